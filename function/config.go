@@ -1,0 +1,87 @@
+package function
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Config is the service's configuration, read from CANDADO_* environment variables.
+type Config struct {
+	// RedisURL is a redis:// or rediss:// URL; empty starts an in-process Redis.
+	RedisURL string `envconfig:"REDIS_URL"`
+	// Port is the listen port of the standalone server; PORT, when set, wins.
+	Port int `envconfig:"PORT" default:"8080"`
+	// KeyPrefix starts every Redis key and channel name Candado uses.
+	KeyPrefix string `envconfig:"KEY_PREFIX" default:"candado:"`
+	// DefaultTTL is the lease length when a request names none.
+	DefaultTTL time.Duration `envconfig:"DEFAULT_TTL" default:"30s"`
+	// MaxTTL is the longest lease a request may ask for.
+	MaxTTL time.Duration `envconfig:"MAX_TTL" default:"1h"`
+	// MaxWait caps how long an acquire waits for a held lock.
+	MaxWait time.Duration `envconfig:"MAX_WAIT" default:"60s"`
+	// AuthToken, when set, is the bearer token every lock route requires.
+	AuthToken string `envconfig:"AUTH_TOKEN"`
+	// EventSource is the CloudEvents source of reply events.
+	EventSource string `envconfig:"EVENT_SOURCE" default:"/candado"`
+	// BackendTimeout bounds each Redis round trip, so a dead backend is a fast 503.
+	BackendTimeout time.Duration `envconfig:"BACKEND_TIMEOUT" default:"500ms"`
+}
+
+// Prefix is the environment prefix of every Config variable.
+const Prefix = "CANDADO"
+
+// LoadConfig reads the configuration from the environment and validates it.
+// Its errors name the offending variable.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process(Prefix, &c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if p, ok := os.LookupEnv("PORT"); ok && p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: PORT=%q is not a port number", p)
+		}
+		c.Port = n
+	}
+	return c, c.Validate()
+}
+
+// Validate reports the first setting that cannot work, naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s_%s %s", Prefix, name, fmt.Sprintf(format, args...)))
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		bad("PORT", "must be 1-65535, got %d", c.Port)
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		bad("REDIS_URL", "must start with redis:// or rediss://")
+	}
+	if c.KeyPrefix == "" {
+		bad("KEY_PREFIX", "must not be empty")
+	}
+	if strings.ContainsAny(c.KeyPrefix, "{}") {
+		bad("KEY_PREFIX", "must not contain { or } (they mark the Cluster hash tag)")
+	}
+	if c.MaxTTL < time.Millisecond {
+		bad("MAX_TTL", "must be at least 1ms, got %s", c.MaxTTL)
+	}
+	if c.DefaultTTL < time.Millisecond || c.DefaultTTL > c.MaxTTL {
+		bad("DEFAULT_TTL", "must be between 1ms and CANDADO_MAX_TTL (%s), got %s", c.MaxTTL, c.DefaultTTL)
+	}
+	if c.MaxWait < 0 {
+		bad("MAX_WAIT", "must not be negative, got %s", c.MaxWait)
+	}
+	if c.BackendTimeout < time.Millisecond {
+		bad("BACKEND_TIMEOUT", "must be at least 1ms, got %s", c.BackendTimeout)
+	}
+	return errors.Join(errs...)
+}

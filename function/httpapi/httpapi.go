@@ -1,0 +1,208 @@
+// Package httpapi maps Candado's HTTP routes onto lock operations: paths and
+// methods, parameters from the query string or a JSON body, and the status
+// code of every outcome.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"handler/function/function/api"
+	"handler/function/function/lock"
+)
+
+// Handler serves the lock routes, /locks, /healthz and /readyz. Auth and
+// CloudEvents are told apart before it (see function.Service).
+type Handler struct {
+	Locks  api.Locks
+	Limits api.Limits
+	// Ready reports whether the backend answers, for /readyz.
+	Ready func(context.Context) error
+	// Metrics serves /metrics; nil answers 404.
+	Metrics http.Handler
+}
+
+// Route names a request's route for metrics: the first path segment of a
+// known route, else "other".
+func Route(path string) string {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	switch seg {
+	case "acquire", "release", "heartbeat", "locks", "healthz", "readyz", "metrics":
+		return seg
+	}
+	return "other"
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz":
+		if allow(w, r, http.MethodGet) {
+			Write(w, http.StatusOK, api.Envelope{Success: true})
+		}
+		return
+	case "/readyz":
+		if allow(w, r, http.MethodGet) {
+			h.readyz(w, r)
+		}
+		return
+	case "/metrics":
+		if h.Metrics != nil && allow(w, r, http.MethodGet) {
+			h.Metrics.ServeHTTP(w, r)
+			return
+		}
+	}
+	route, id, found := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	switch op := api.Op(route); {
+	case found && (op == api.Acquire || op == api.Release || op == api.Heartbeat):
+		if allow(w, r, http.MethodGet, http.MethodPost) {
+			h.operate(w, r, op, id)
+		}
+	case found && route == "locks":
+		if allow(w, r, http.MethodGet) {
+			h.inspect(w, r, id)
+		}
+	default:
+		Write(w, http.StatusNotFound, api.Envelope{Error: fmt.Sprintf("no route %s", r.URL.Path), Code: api.CodeNotFound})
+	}
+}
+
+func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op api.Op, id string) {
+	p, err := params(r, id)
+	if err == nil {
+		var req api.Request
+		if req, err = h.Limits.Resolve(op, p); err == nil {
+			lease, err := req.Do(r.Context(), h.Locks)
+			WriteResult(w, id, lease, err)
+			return
+		}
+	}
+	WriteResult(w, validID(id), lock.Lease{}, err)
+}
+
+func (h *Handler) inspect(w http.ResponseWriter, r *http.Request, id string) {
+	if err := lock.ValidateID(id); err != nil {
+		WriteResult(w, "", lock.Lease{}, err)
+		return
+	}
+	lease, err := h.Locks.Inspect(r.Context(), id)
+	WriteResult(w, id, lease, err)
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := h.Ready(r.Context()); err != nil {
+		WriteResult(w, "", lock.Lease{}, err)
+		return
+	}
+	Write(w, http.StatusOK, api.Envelope{Success: true})
+}
+
+// params gathers the parameters of a lock route from the path, the query
+// string and, on POST, the JSON body.
+func params(r *http.Request, id string) (api.Params, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return api.Params{}, fmt.Errorf("%w: query string: %w", lock.ErrInvalid, err)
+	}
+	var fromQuery api.Params
+	for name, vals := range q {
+		var field *string
+		switch name {
+		case "owner":
+			field = &fromQuery.Owner
+		case "ttl":
+			field = &fromQuery.TTL
+		case "wait":
+			field = &fromQuery.Wait
+		default:
+			return api.Params{}, fmt.Errorf("%w: unknown parameter %q", lock.ErrInvalid, name)
+		}
+		for _, v := range vals[1:] {
+			if v != vals[0] {
+				return api.Params{}, fmt.Errorf("%w: %s is given twice with different values", lock.ErrInvalid, name)
+			}
+		}
+		*field = vals[0]
+	}
+	fromQuery.ID = id
+	if r.Method != http.MethodPost {
+		return fromQuery, nil
+	}
+	fromBody, err := api.DecodeParams(r.Body)
+	if err != nil {
+		return api.Params{}, err
+	}
+	return api.Merge(fromQuery, fromBody)
+}
+
+// validID returns id if it is a valid lock id, so error answers echo only
+// ids that parsed.
+func validID(id string) string {
+	if lock.ValidateID(id) != nil {
+		return ""
+	}
+	return id
+}
+
+// allow answers 405 unless r uses one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	Write(w, http.StatusMethodNotAllowed, api.Envelope{
+		Error: fmt.Sprintf("method %s is not allowed here; use %s", r.Method, strings.Join(methods, " or ")),
+		Code:  api.CodeMethodNotAllowed,
+	})
+	return false
+}
+
+// StatusOf maps an envelope code to its HTTP status.
+func StatusOf(code string) int {
+	switch code {
+	case "":
+		return http.StatusOK
+	case api.CodeHeld, api.CodeNotHeld:
+		return http.StatusConflict
+	case api.CodeBadRequest:
+		return http.StatusBadRequest
+	case api.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case api.CodeNotFound:
+		return http.StatusNotFound
+	case api.CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case api.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusServiceUnavailable
+}
+
+// WriteResult writes the envelope of an operation on id.
+func WriteResult(w http.ResponseWriter, id string, lease lock.Lease, err error) {
+	env := api.Result(id, lease, err)
+	Write(w, StatusOf(env.Code), env)
+}
+
+// Write writes env as JSON with status; a 503 carries Retry-After.
+func Write(w http.ResponseWriter, status int, env api.Envelope) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	if status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="candado"`)
+	}
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(env); err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
+		return // the client is gone; nothing left to tell it
+	}
+}

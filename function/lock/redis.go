@@ -1,0 +1,176 @@
+package lock
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed acquire.lua
+	acquireLua string
+	//go:embed release.lua
+	releaseLua string
+	//go:embed heartbeat.lua
+	heartbeatLua string
+	//go:embed inspect.lua
+	inspectLua string
+
+	// Scripts are sent by EVALSHA, falling back to EVAL once per connection
+	// target, so start-up does no I/O to load them.
+	acquireScript   = redis.NewScript(acquireLua)
+	releaseScript   = redis.NewScript(releaseLua)
+	heartbeatScript = redis.NewScript(heartbeatLua)
+	inspectScript   = redis.NewScript(inspectLua)
+)
+
+// RedisOptions tunes a RedisStore.
+type RedisOptions struct {
+	// Prefix starts every key and channel name; default "candado:".
+	Prefix string
+	// Timeout bounds each round trip to Redis; default 500ms.
+	Timeout time.Duration
+	// Tombstone is how long a released lock keeps its last fence; default
+	// 500ms. It must stay under a second: a lease's keys are gone within 1s.
+	Tombstone time.Duration
+	// Sharded uses SPUBLISH/SSUBSCRIBE (Redis Cluster 7+) for wake-ups.
+	Sharded bool
+}
+
+// RedisStore keeps leases in one Redis (or one Sentinel-managed master, or a
+// Cluster: every key of a lock shares one hash slot). Each operation is one
+// Lua script, one round trip.
+type RedisStore struct {
+	rdb  redis.UniversalClient
+	opts RedisOptions
+	hub  *hub
+}
+
+// NewRedisStore returns a store on rdb. It does no I/O.
+func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
+	if opts.Prefix == "" {
+		opts.Prefix = "candado:"
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 500 * time.Millisecond
+	}
+	if opts.Tombstone <= 0 {
+		opts.Tombstone = 500 * time.Millisecond
+	}
+	s := &RedisStore{rdb: rdb, opts: opts}
+	s.hub = newHub(func(ctx context.Context) *redis.PubSub {
+		if opts.Sharded {
+			return rdb.SSubscribe(ctx)
+		}
+		return rdb.Subscribe(ctx)
+	}, opts.Sharded)
+	return s
+}
+
+// Key is the Redis key of lock id. The braces make id the Cluster hash tag,
+// so the key and the wake-up channel share a slot.
+func (s *RedisStore) Key(id string) string { return s.opts.Prefix + "{" + id + "}" }
+
+func (s *RedisStore) channel(id string) string { return s.Key(id) + ":released" }
+
+func (s *RedisStore) publishCmd() string {
+	if s.opts.Sharded {
+		return "SPUBLISH"
+	}
+	return "PUBLISH"
+}
+
+// Acquire takes the lease once; it ignores req.Wait (see Locker).
+func (s *RedisStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, error) {
+	l, ok, err := s.run(ctx, acquireScript, req.ID, []string{s.Key(req.ID)}, req.Owner, ms(req.TTL))
+	if err != nil {
+		return l, err
+	}
+	if !ok {
+		return l, ErrHeld
+	}
+	l.Owner = req.Owner
+	return l, nil
+}
+
+// Release gives the lease back if owner holds it.
+func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, error) {
+	l, ok, err := s.run(ctx, releaseScript, id, []string{s.Key(id), s.channel(id)},
+		owner, ms(s.opts.Tombstone), s.publishCmd())
+	if err != nil {
+		return l, err
+	}
+	if !ok {
+		return l, ErrNotHeld
+	}
+	l.Owner = owner
+	return l, nil
+}
+
+// Heartbeat extends owner's live lease to ttl from now.
+func (s *RedisStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
+	l, ok, err := s.run(ctx, heartbeatScript, id, []string{s.Key(id)}, owner, ms(ttl))
+	if err != nil {
+		return l, err
+	}
+	if !ok {
+		return l, ErrNotHeld
+	}
+	l.Owner = owner
+	return l, nil
+}
+
+// Inspect reports the lock's state without its owner.
+func (s *RedisStore) Inspect(ctx context.Context, id string) (Lease, error) {
+	l, _, err := s.run(ctx, inspectScript, id, []string{s.Key(id)})
+	return l, err
+}
+
+// Ping reports whether Redis answers within the store's timeout.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Subscribe returns a channel that receives a value when a lease on id is
+// released; see hub.
+func (s *RedisStore) Subscribe(ctx context.Context, id string) (<-chan struct{}, func(), error) {
+	return s.hub.subscribe(ctx, s.channel(id))
+}
+
+// Close ends the wake-up subscription and the connections.
+func (s *RedisStore) Close() error {
+	s.hub.close()
+	return s.rdb.Close()
+}
+
+// run evaluates a script that answers {ok, held, fence, pttl}.
+func (s *RedisStore) run(ctx context.Context, script *redis.Script, id string, keys []string, args ...any) (Lease, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	l := Lease{ID: id}
+	res, err := script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	if err != nil {
+		return l, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if len(res) != 4 {
+		return l, false, fmt.Errorf("%w: script answered %d values", ErrUnavailable, len(res))
+	}
+	l.Held = res[1] == 1
+	l.Fence = res[2]
+	if l.Held && res[3] > 0 {
+		l.TTL = time.Duration(res[3]) * time.Millisecond
+	}
+	return l, res[0] == 1, nil
+}
+
+// ms renders d as whole milliseconds for PX-style arguments.
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

@@ -1,0 +1,278 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrClosed is returned to callers, waiters among them, once the Locker or
+// Store is shutting down. It wraps ErrUnavailable: try again elsewhere.
+var ErrClosed = fmt.Errorf("%w: shutting down", ErrUnavailable)
+
+// Notifier wakes waiters when a lease on a lock ends by release.
+type Notifier interface {
+	// Subscribe returns a channel that receives a value after each release of
+	// id, once the subscription is active, and a func that ends it.
+	Subscribe(ctx context.Context, id string) (wake <-chan struct{}, stop func(), err error)
+}
+
+// Locker adds waiting to a Store: an acquire with Wait > 0 that finds the lock
+// held sleeps until the holder releases it or its lease expires, then tries
+// again, until it wins or Wait runs out. It never polls.
+type Locker struct {
+	Store
+	notify Notifier
+	done   chan struct{}
+	once   sync.Once
+}
+
+// NewLocker returns a Locker on s, woken by n.
+func NewLocker(s Store, n Notifier) *Locker {
+	return &Locker{Store: s, notify: n, done: make(chan struct{})}
+}
+
+// Acquire takes the lease on req.ID, waiting up to req.Wait for it. A wait
+// that runs out returns ErrHeld with the current lease.
+func (l *Locker) Acquire(ctx context.Context, req AcquireRequest) (Lease, error) {
+	select {
+	case <-l.done:
+		return Lease{ID: req.ID}, ErrClosed
+	default:
+	}
+	lease, err := l.Store.Acquire(ctx, req)
+	if req.Wait <= 0 || !errors.Is(err, ErrHeld) {
+		return lease, err
+	}
+	return l.wait(ctx, req, lease)
+}
+
+func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease) (Lease, error) {
+	start := time.Now()
+	waitCtx, cancel := context.WithTimeout(ctx, req.Wait)
+	defer cancel()
+
+	// Subscribe before trying again, so no release between the two is missed.
+	wake, stop, err := l.notify.Subscribe(waitCtx, req.ID)
+	if err != nil {
+		if waitCtx.Err() != nil && ctx.Err() == nil {
+			return held, ErrHeld // the whole wait went by while subscribing
+		}
+		return Lease{ID: req.ID}, err
+	}
+	defer stop()
+
+	expiry := time.NewTimer(untilExpiry(held))
+	defer expiry.Stop()
+	woken := false
+	for {
+		lease, err := l.Store.Acquire(ctx, req)
+		if err == nil {
+			lease.Waited, lease.Woken = time.Since(start), woken
+			return lease, nil
+		}
+		if !errors.Is(err, ErrHeld) {
+			return lease, err
+		}
+		expiry.Reset(untilExpiry(lease))
+		select {
+		case <-wake:
+		case <-expiry.C:
+		case <-l.done:
+			return Lease{ID: req.ID}, ErrClosed
+		case <-waitCtx.Done():
+			if ctx.Err() != nil {
+				return Lease{ID: req.ID}, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx))
+			}
+			lease.Waited = time.Since(start)
+			return lease, ErrHeld
+		}
+		woken = true
+	}
+}
+
+// untilExpiry is when a waiter on lease l tries again if no release wakes it:
+// just after the lease runs out on Redis' clock.
+func untilExpiry(l Lease) time.Duration {
+	if l.TTL <= 0 {
+		return 5 * time.Millisecond // ended already, or about to
+	}
+	return l.TTL + time.Millisecond
+}
+
+// Shutdown ends every wait with ErrClosed and refuses new acquires; calls
+// already past their wait finish normally. Close the Store afterwards.
+func (l *Locker) Shutdown() {
+	l.once.Do(func() { close(l.done) })
+}
+
+// hub shares one pub/sub connection among all waiters of a process: one
+// Redis subscription per lock with waiters, removed with its last waiter.
+type hub struct {
+	newPubSub func(context.Context) *redis.PubSub
+	sharded   bool
+
+	mu     sync.Mutex
+	ps     *redis.PubSub
+	topics map[string]*topic
+	closed bool
+	done   chan struct{}
+	exited chan struct{}
+}
+
+type topic struct {
+	waiters map[chan struct{}]struct{}
+	ready   chan struct{} // closed when Redis confirmed the subscription
+	isReady bool
+}
+
+func newHub(newPubSub func(context.Context) *redis.PubSub, sharded bool) *hub {
+	return &hub{newPubSub: newPubSub, sharded: sharded, topics: map[string]*topic{}, done: make(chan struct{})}
+}
+
+// subscribe returns once Redis confirmed the subscription to channel.
+func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, func(), error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	if h.ps == nil {
+		h.ps = h.newPubSub(context.Background())
+		h.exited = make(chan struct{})
+		go h.receive(h.ps)
+	}
+	t, exists := h.topics[channel]
+	if !exists {
+		t = &topic{waiters: map[chan struct{}]struct{}{}, ready: make(chan struct{})}
+		h.topics[channel] = t
+	}
+	w := make(chan struct{}, 1)
+	t.waiters[w] = struct{}{}
+	ps := h.ps
+	h.mu.Unlock()
+
+	stop := func() { h.leave(channel, t, w) }
+	if !exists {
+		var err error
+		if h.sharded {
+			err = ps.SSubscribe(ctx, channel)
+		} else {
+			err = ps.Subscribe(ctx, channel)
+		}
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
+		}
+	}
+	select {
+	case <-t.ready:
+		return w, stop, nil
+	case <-ctx.Done():
+		stop()
+		return nil, nil, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, ctx.Err())
+	case <-h.done:
+		stop()
+		return nil, nil, ErrClosed
+	}
+}
+
+// leave removes waiter w; the last waiter of a confirmed topic unsubscribes.
+// An unconfirmed topic stays until its confirmation arrives, so a confirmation
+// can never be taken for that of a later subscription.
+func (h *hub) leave(channel string, t *topic, w chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(t.waiters, w)
+	if len(t.waiters) == 0 && t.isReady && h.topics[channel] == t {
+		h.unsubscribeLocked(channel)
+	}
+}
+
+func (h *hub) unsubscribeLocked(channel string) {
+	delete(h.topics, channel)
+	if h.closed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// A failed UNSUBSCRIBE leaves a subscription whose messages find no topic
+	// and are dropped; go-redis forgets the channel either way.
+	if h.sharded {
+		_ = h.ps.SUnsubscribe(ctx, channel)
+	} else {
+		_ = h.ps.Unsubscribe(ctx, channel)
+	}
+}
+
+// receive dispatches confirmations and releases until the hub closes.
+func (h *hub) receive(ps *redis.PubSub) {
+	defer close(h.exited)
+	for {
+		msg, err := ps.Receive(context.Background())
+		if err != nil {
+			select {
+			case <-h.done:
+				return
+			case <-time.After(50 * time.Millisecond): // reconnects on the next Receive
+			}
+			continue
+		}
+		h.mu.Lock()
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" && m.Kind != "ssubscribe" {
+				break
+			}
+			t := h.topics[m.Channel]
+			if t == nil {
+				break
+			}
+			if t.isReady {
+				// A resubscription after a reconnect: a release may have been
+				// missed meanwhile, so every waiter tries again.
+				wakeAll(t)
+				break
+			}
+			t.isReady = true
+			close(t.ready)
+			if len(t.waiters) == 0 {
+				h.unsubscribeLocked(m.Channel)
+			}
+		case *redis.Message:
+			if t := h.topics[m.Channel]; t != nil {
+				wakeAll(t)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+func wakeAll(t *topic) {
+	for w := range t.waiters {
+		select {
+		case w <- struct{}{}:
+		default: // already has a wake-up pending
+		}
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	close(h.done)
+	ps, exited := h.ps, h.exited
+	h.mu.Unlock()
+	if ps != nil {
+		_ = ps.Close()
+		<-exited
+	}
+}

@@ -1,0 +1,160 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"handler/function/function/api"
+	"handler/function/function/httpapi"
+	"handler/function/function/lock"
+)
+
+// metrics are the service's Prometheus series, in a registry of its own so
+// that several Services can live in one process (tests).
+type metrics struct {
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	acquires    *prometheus.CounterVec
+	waits       *prometheus.CounterVec
+	waitTime    prometheus.Histogram
+	handoffs    prometheus.Counter
+	backendErrs *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "candado_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "candado_http_request_duration_seconds", Help: "HTTP request latency by route, waits included.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60},
+		}, []string{"route"}),
+		acquires: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "candado_acquires_total", Help: "Acquire outcomes: granted, held, invalid or error.",
+		}, []string{"result"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "candado_waits_total", Help: "Acquires that waited for a held lock, by outcome.",
+		}, []string{"result"}),
+		waitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "candado_wait_duration_seconds", Help: "Time acquires spent waiting for a held lock.",
+			Buckets: prometheus.ExponentialBuckets(.001, 4, 10),
+		}),
+		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "candado_handoffs_total", Help: "Acquires granted to a waiter woken by a release or expiry.",
+		}),
+		backendErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "candado_backend_errors_total", Help: "Lock operations the backend did not answer, by operation.",
+		}, []string{"op"}),
+	}
+	m.registry.MustRegister(m.requests, m.latency, m.acquires, m.waits, m.waitTime, m.handoffs, m.backendErrs,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// instrument counts requests and their latency by route and status code.
+func (m *metrics) instrument(next http.Handler, route func(*http.Request) string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		rt := route(r)
+		m.requests.WithLabelValues(rt, strconv.Itoa(sw.status)).Inc()
+		m.latency.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observed wraps the lock layer to count outcomes and log backend errors, so
+// both mappings are measured in one place.
+type observed struct {
+	api.Locks
+	m   *metrics
+	log *slog.Logger
+}
+
+func (o observed) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Lease, error) {
+	lease, err := o.Locks.Acquire(ctx, req)
+	result := outcome(err)
+	o.m.acquires.WithLabelValues(result).Inc()
+	if req.Wait > 0 && lease.Waited > 0 {
+		o.m.waits.WithLabelValues(result).Inc()
+		o.m.waitTime.Observe(lease.Waited.Seconds())
+	}
+	if err == nil && lease.Woken {
+		o.m.handoffs.Inc()
+	}
+	o.backendError(ctx, "acquire", req.ID, err)
+	return lease, err
+}
+
+func (o observed) Release(ctx context.Context, id, owner string) (lock.Lease, error) {
+	lease, err := o.Locks.Release(ctx, id, owner)
+	o.backendError(ctx, "release", id, err)
+	return lease, err
+}
+
+func (o observed) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (lock.Lease, error) {
+	lease, err := o.Locks.Heartbeat(ctx, id, owner, ttl)
+	o.backendError(ctx, "heartbeat", id, err)
+	return lease, err
+}
+
+func (o observed) Inspect(ctx context.Context, id string) (lock.Lease, error) {
+	lease, err := o.Locks.Inspect(ctx, id)
+	o.backendError(ctx, "inspect", id, err)
+	return lease, err
+}
+
+func (o observed) backendError(ctx context.Context, op, id string, err error) {
+	if !errors.Is(err, lock.ErrUnavailable) || errors.Is(err, lock.ErrClosed) {
+		return
+	}
+	o.m.backendErrs.WithLabelValues(op).Inc()
+	o.log.LogAttrs(ctx, slog.LevelError, "backend error", slog.String("op", op), slog.String("id", id), slog.Any("err", err))
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "granted"
+	case errors.Is(err, lock.ErrHeld):
+		return "held"
+	case errors.Is(err, lock.ErrInvalid):
+		return "invalid"
+	}
+	return "error"
+}
+
+// routeOf names the route of r for metrics; CloudEvents arrive on "/".
+func routeOf(r *http.Request) string {
+	if r.URL.Path == "/" && r.Method == http.MethodPost {
+		return "cloudevents"
+	}
+	return httpapi.Route(r.URL.Path)
+}

@@ -1,0 +1,191 @@
+// Package function is Candado, a lock service on Redis: one http.Handler
+// served unchanged as an OpenFaaS function (Handle), a Knative Function (the
+// module root's New) and a standalone binary (cmd/candado).
+package function
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"handler/function/function/api"
+	"handler/function/function/httpapi"
+	"handler/function/function/lock"
+)
+
+// Service is the lock service: configuration, the lock store, the HTTP and
+// CloudEvents mappings and metrics behind one http.Handler.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	store   lock.Store
+	locker  *lock.Locker
+	local   *localRedis
+	handler http.Handler
+}
+
+// NewService builds a Service from cfg. It does no network I/O: Redis is
+// dialled by the first request. An empty cfg.RedisURL starts an in-process
+// Redis, for local use only.
+func NewService(cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = NewLogger(os.Stderr)
+	}
+	s := &Service{cfg: cfg, log: log}
+	url := cfg.RedisURL
+	if url == "" {
+		l, err := startLocalRedis()
+		if err != nil {
+			return nil, err
+		}
+		s.local = l
+		url = "redis://" + l.Addr()
+		log.Warn("CANDADO_REDIS_URL is empty: using an in-process Redis; locks live only as long as this process", "addr", l.Addr())
+	}
+	rdb, err := newRedisClient(url, cfg.BackendTimeout)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.store = lock.NewRedisStore(rdb, lock.RedisOptions{Prefix: cfg.KeyPrefix, Timeout: cfg.BackendTimeout})
+	s.locker = lock.NewLocker(s.store, s.store.(lock.Notifier))
+
+	m := newMetrics()
+	var locks api.Locks = observed{Locks: s.locker, m: m, log: log}
+	limits := api.Limits{DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL, MaxWait: cfg.MaxWait}
+	httpHandler := &httpapi.Handler{Locks: locks, Limits: limits, Ready: s.Ready, Metrics: m.handler()}
+	s.handler = m.instrument(s.authorize(httpHandler), routeOf)
+	return s, nil
+}
+
+// newRedisClient dials lazily, honours request deadlines and fails fast when
+// Redis is down, so a lock call answers 503 well within a second.
+func newRedisClient(url string, timeout time.Duration) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("config: CANDADO_REDIS_URL: %w", err)
+	}
+	opt.ContextTimeoutEnabled = true
+	opt.DialTimeout = timeout
+	opt.ReadTimeout = timeout
+	opt.WriteTimeout = timeout
+	opt.PoolTimeout = timeout
+	opt.MaxRetries = 1 // every script is idempotent, so one retry is safe
+	opt.MinRetryBackoff = 5 * time.Millisecond
+	opt.MaxRetryBackoff = 50 * time.Millisecond
+	opt.MinIdleConns = 0 // no background dials at start-up
+	opt.Protocol = 2     // no HELLO round trip on each new connection
+	opt.DisableIdentity = true
+	return redis.NewClient(opt), nil
+}
+
+// ServeHTTP serves every route of the contract.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// Ready reports whether the backend answers.
+func (s *Service) Ready(ctx context.Context) error {
+	return s.store.Ping(ctx)
+}
+
+// Shutdown ends every waiting acquire with a 503 and refuses new acquires;
+// releases and heartbeats still work, so holders can let go. Call it before
+// the HTTP server's Shutdown, then Close.
+func (s *Service) Shutdown() {
+	s.locker.Shutdown()
+}
+
+// Close frees the connections (and the in-process Redis, if any).
+func (s *Service) Close() error {
+	var err error
+	if s.locker != nil {
+		s.locker.Shutdown()
+		err = s.store.Close()
+	}
+	if s.local != nil {
+		s.local.Close()
+	}
+	return err
+}
+
+// authorize requires the bearer token, when one is configured, on every
+// route but the probes' and the scraper's, before any routing.
+func (s *Service) authorize(next http.Handler) http.Handler {
+	if s.cfg.AuthToken == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(s.cfg.AuthToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(token)) // equal lengths: the comparison leaks nothing
+		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			httpapi.Write(w, http.StatusUnauthorized, api.Envelope{Error: "missing or wrong bearer token", Code: api.CodeUnauthorized})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// NewLogger logs JSON unless w is a terminal.
+func NewLogger(w *os.File) *slog.Logger {
+	if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// localRedis is an in-process Redis whose TTLs run down with the wall clock
+// (miniredis only moves them when told).
+type localRedis struct {
+	*miniredis.Miniredis
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startLocalRedis() (*localRedis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("starting the in-process Redis: %w", err)
+	}
+	l := &localRedis{Miniredis: m, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case now := <-t.C:
+				m.FastForward(now.Sub(last))
+				last = now
+			case <-l.stop:
+				return
+			}
+		}
+	}()
+	return l, nil
+}
+
+func (l *localRedis) Close() {
+	close(l.stop)
+	<-l.done
+	l.Miniredis.Close()
+}

@@ -1,0 +1,74 @@
+// Package function is the Knative Functions entry of Candado: the func-go
+// runtime serves Handle and calls Start, Stop, Ready and Alive. Everything
+// here delegates to handler/function/function.
+package function
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+
+	impl "handler/function/function"
+	"handler/function/function/api"
+	"handler/function/function/httpapi"
+)
+
+// Function is the Knative Functions instance.
+type Function struct {
+	svc atomic.Pointer[impl.Service]
+}
+
+// New is called by the func-go runtime; it does no work.
+func New() *Function { return &Function{} }
+
+// Start builds the Service from the environment. The runtime calls it while
+// already serving, so Ready is false until it returns.
+func (f *Function) Start(ctx context.Context, _ map[string]string) error {
+	cfg, err := impl.LoadConfig()
+	if err != nil {
+		return err
+	}
+	svc, err := impl.NewService(cfg, nil)
+	if err != nil {
+		return err
+	}
+	f.svc.Store(svc)
+	return nil
+}
+
+// Stop ends waiters with a 503 and closes the connections.
+func (f *Function) Stop(ctx context.Context) error {
+	if svc := f.svc.Load(); svc != nil {
+		svc.Shutdown()
+		return svc.Close()
+	}
+	return nil
+}
+
+var errStarting = errors.New("starting")
+
+// Ready is true once Start is done and Redis answers.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	svc := f.svc.Load()
+	if svc == nil {
+		return false, errStarting
+	}
+	if err := svc.Ready(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Alive is true while the process serves; it touches no backend.
+func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
+
+// Handle serves every route of the contract.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	svc := f.svc.Load()
+	if svc == nil {
+		httpapi.Write(w, http.StatusServiceUnavailable, api.Envelope{Error: "starting", Code: api.CodeUnavailable})
+		return
+	}
+	svc.ServeHTTP(w, r)
+}
