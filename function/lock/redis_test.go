@@ -1,0 +1,225 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// newMiniStore is a store on miniredis, whose TTLs move only on FastForward.
+func newMiniStore(t *testing.T) (*Locker, *RedisStore, *miniredis.Miniredis) {
+	t.Helper()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), Protocol: 2})
+	s := NewRedisStore(rdb, RedisOptions{Prefix: "test:"})
+	t.Cleanup(func() { s.Close() })
+	return NewLocker(s, s), s, m
+}
+
+func acquire(t *testing.T, l *Locker, id, owner string, ttl time.Duration) (Lease, error) {
+	t.Helper()
+	return l.Acquire(context.Background(), AcquireRequest{ID: id, Owner: owner, TTL: ttl})
+}
+
+func TestAcquireReleaseHeartbeat(t *testing.T) {
+	l, s, m := newMiniStore(t)
+	ctx := context.Background()
+
+	a, err := acquire(t, l, "job", "alice", time.Second)
+	if err != nil || !a.Held || a.Owner != "alice" || a.Fence <= 0 || a.TTL != time.Second {
+		t.Fatalf("first acquire = %+v, %v", a, err)
+	}
+	if !m.Exists("test:{job}") {
+		t.Fatalf("key test:{job} missing; keys: %v", m.Keys())
+	}
+	b, err := acquire(t, l, "job", "bob", time.Second)
+	if !errors.Is(err, ErrHeld) || b.Owner != "" || b.Fence != a.Fence || !b.Held || b.TTL <= 0 {
+		t.Fatalf("acquire by another owner = %+v, %v; want ErrHeld with the current lease, no owner", b, err)
+	}
+	again, err := acquire(t, l, "job", "alice", 2*time.Second)
+	if err != nil || again.Fence != a.Fence || again.TTL != 2*time.Second {
+		t.Fatalf("re-acquire by the holder = %+v, %v; want same fence, new TTL", again, err)
+	}
+	if _, err := s.Heartbeat(ctx, "job", "bob", time.Second); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("heartbeat by a stranger = %v, want ErrNotHeld", err)
+	}
+	if _, err := s.Release(ctx, "job", "bob"); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("release by a stranger = %v, want ErrNotHeld", err)
+	}
+	hb, err := s.Heartbeat(ctx, "job", "alice", 5*time.Second)
+	if err != nil || hb.Fence != a.Fence || hb.TTL != 5*time.Second {
+		t.Fatalf("heartbeat by the holder = %+v, %v", hb, err)
+	}
+	if got := m.TTL("test:{job}"); got != 5*time.Second {
+		t.Fatalf("TTL after heartbeat = %v, want 5s", got)
+	}
+	in, err := s.Inspect(ctx, "job")
+	if err != nil || !in.Held || in.Owner != "" || in.Fence != a.Fence {
+		t.Fatalf("inspect = %+v, %v", in, err)
+	}
+	rel, err := s.Release(ctx, "job", "alice")
+	if err != nil || rel.Held || rel.Fence != a.Fence {
+		t.Fatalf("release = %+v, %v", rel, err)
+	}
+	if _, err := s.Release(ctx, "job", "alice"); err != nil {
+		t.Fatalf("a repeated release by the same owner should succeed (idempotent retry): %v", err)
+	}
+	if _, err := s.Heartbeat(ctx, "job", "alice", time.Second); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("heartbeat after release = %v, want ErrNotHeld", err)
+	}
+	in, _ = s.Inspect(ctx, "job")
+	if in.Held || in.Fence != a.Fence || in.TTL != 0 {
+		t.Fatalf("inspect of a released lock = %+v, want free with the last fence", in)
+	}
+	c, err := acquire(t, l, "job", "bob", time.Second)
+	if err != nil || c.Fence <= a.Fence {
+		t.Fatalf("acquire after release = %+v, %v; want a fence above %d", c, err, a.Fence)
+	}
+	m.FastForward(2 * time.Second)
+	if m.Exists("test:{job}") {
+		t.Fatal("the key outlived its lease")
+	}
+}
+
+func TestExpiredLeaseIsNeverRevived(t *testing.T) {
+	l, s, m := newMiniStore(t)
+	ctx := context.Background()
+	a, _ := acquire(t, l, "x", "alice", 100*time.Millisecond)
+	m.FastForward(101 * time.Millisecond)
+	if _, err := s.Heartbeat(ctx, "x", "alice", time.Second); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("heartbeat after expiry = %v, want ErrNotHeld", err)
+	}
+	if _, err := s.Release(ctx, "x", "alice"); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("late release = %v, want ErrNotHeld", err)
+	}
+	b, err := acquire(t, l, "x", "bob", time.Second)
+	if err != nil || b.Fence <= a.Fence {
+		t.Fatalf("takeover after expiry = %+v, %v", b, err)
+	}
+	if len(m.Keys()) != 1 {
+		t.Fatalf("keys = %v, want only the lock's hash", m.Keys())
+	}
+}
+
+func TestFenceSurvivesClockStall(t *testing.T) {
+	// With Redis' clock frozen, fences still increase through the tombstone.
+	l, s, m := newMiniStore(t)
+	m.SetTime(time.Unix(1_800_000_000, 0))
+	var last int64
+	for i := 0; i < 5; i++ {
+		a, err := acquire(t, l, "f", "o", time.Second)
+		if err != nil || a.Fence <= last {
+			t.Fatalf("round %d: %+v, %v (last fence %d)", i, a, err, last)
+		}
+		last = a.Fence
+		if _, err := s.Release(context.Background(), "f", "o"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBackendDownIsUnavailable(t *testing.T) {
+	l, s, m := newMiniStore(t)
+	m.Close()
+	ctx := context.Background()
+	if _, err := acquire(t, l, "x", "o", time.Second); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("acquire = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Release(ctx, "x", "o"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("release = %v", err)
+	}
+	if _, err := s.Heartbeat(ctx, "x", "o", time.Second); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("heartbeat = %v", err)
+	}
+	if _, err := s.Inspect(ctx, "x"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("inspect = %v", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("ping = %v", err)
+	}
+}
+
+func TestWaitWokenByRelease(t *testing.T) {
+	l, s, _ := newMiniStore(t)
+	if _, err := acquire(t, l, "w", "holder", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan Lease, 1)
+	go func() {
+		lease, err := l.Acquire(context.Background(), AcquireRequest{ID: "w", Owner: "waiter", TTL: time.Second, Wait: 10 * time.Second})
+		if err != nil {
+			t.Errorf("waiter: %v", err)
+		}
+		got <- lease
+	}()
+	waitForSubscribers(t, s, "w", 1)
+	if _, err := s.Release(context.Background(), "w", "holder"); err != nil {
+		t.Fatal(err)
+	}
+	lease := <-got
+	if lease.Owner != "waiter" || !lease.Woken || lease.Waited <= 0 {
+		t.Fatalf("waiter got %+v", lease)
+	}
+	waitForSubscribers(t, s, "w", 0)
+}
+
+func TestWaitRunsOut(t *testing.T) {
+	l, s, _ := newMiniStore(t)
+	first, _ := acquire(t, l, "w", "holder", time.Hour)
+	lease, err := l.Acquire(context.Background(), AcquireRequest{ID: "w", Owner: "waiter", TTL: time.Second, Wait: 30 * time.Millisecond})
+	if !errors.Is(err, ErrHeld) || lease.Fence != first.Fence || lease.Owner != "" {
+		t.Fatalf("wait ran out: %+v, %v; want ErrHeld with the holder's fence", lease, err)
+	}
+	waitForSubscribers(t, s, "w", 0)
+}
+
+func TestShutdownEndsWaiters(t *testing.T) {
+	l, s, _ := newMiniStore(t)
+	acquire(t, l, "w", "holder", time.Hour)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.Acquire(context.Background(), AcquireRequest{ID: "w", Owner: "waiter", TTL: time.Second, Wait: time.Minute})
+			errs <- err
+		}()
+	}
+	waitForSubscribers(t, s, "w", 1)
+	l.Shutdown()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, ErrClosed) || !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("waiter after shutdown: %v, want ErrClosed (an ErrUnavailable)", err)
+		}
+	}
+	if _, err := acquire(t, l, "other", "o", time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatalf("acquire after shutdown = %v", err)
+	}
+	if _, err := s.Release(context.Background(), "w", "holder"); err != nil {
+		t.Fatalf("release after shutdown must still work: %v", err)
+	}
+}
+
+// waitForSubscribers waits until Redis counts n subscribers to id's channel.
+func waitForSubscribers(t *testing.T, s *RedisStore, id string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := s.rdb.PubSubNumSub(context.Background(), s.channel(id)).Result()
+		if err == nil && got[s.channel(id)] == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscribers of %s = %v (%v), want %d", id, got, err, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
