@@ -3,7 +3,9 @@ package function
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +45,17 @@ func LoadConfig() (Config, error) {
 	if err := envconfig.Process(Prefix, &c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	for _, s := range []struct {
+		name, openfaas string
+		dst            *string
+	}{
+		{"REDIS_URL", "candado-redis-url", &c.RedisURL},
+		{"AUTH_TOKEN", "candado-auth-token", &c.AuthToken},
+	} {
+		if err := readSecret(s.name, s.openfaas, s.dst); err != nil {
+			return Config{}, err
+		}
+	}
 	if p, ok := os.LookupEnv("PORT"); ok && p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil {
@@ -51,6 +64,36 @@ func LoadConfig() (Config, error) {
 		c.Port = n
 	}
 	return c, c.Validate()
+}
+
+// OpenFaaSSecrets is where OpenFaaS mounts a function's secrets.
+var OpenFaaSSecrets = "/var/openfaas/secrets"
+
+// readSecret fills *dst, when CANDADO_<name> is unset, from the file named by
+// CANDADO_<name>_FILE or else from the OpenFaaS secret file, so no deployment
+// needs secrets in plain environment variables. A named file that cannot be
+// read is an error; an absent OpenFaaS secret is not.
+func readSecret(name, openfaas string, dst *string) error {
+	variable := Prefix + "_" + name
+	file, fromEnv := os.LookupEnv(variable + "_FILE")
+	if _, set := os.LookupEnv(variable); set {
+		if fromEnv {
+			return fmt.Errorf("config: set %s or %s_FILE, not both", variable, variable)
+		}
+		return nil
+	}
+	if !fromEnv {
+		file = filepath.Join(OpenFaaSSecrets, openfaas)
+		if _, err := os.Lstat(file); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("config: %s: reading the secret file: %w", variable+"_FILE", err)
+	}
+	*dst = strings.TrimRight(string(b), "\r\n")
+	return nil
 }
 
 // Validate reports the first setting that cannot work, naming its variable.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -366,5 +367,54 @@ func TestEnvelopeIsJSONEverywhere(t *testing.T) {
 		if !json.Valid(body) || !bytes.Contains(body, []byte(`"success"`)) {
 			t.Fatalf("%s: %s", p, body)
 		}
+	}
+}
+
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	OpenFaaSSecrets = dir
+	t.Cleanup(func() { OpenFaaSSecrets = "/var/openfaas/secrets" })
+
+	t.Setenv("CANDADO_REDIS_URL_FILE", write("url", "redis://10.0.0.1:6379/0\n"))
+	write("candado-auth-token", "from-openfaas\n")
+	cfg, err := LoadConfig()
+	if err != nil || cfg.RedisURL != "redis://10.0.0.1:6379/0" || cfg.AuthToken != "from-openfaas" {
+		t.Fatalf("LoadConfig = %+v, %v", cfg, err)
+	}
+
+	t.Setenv("CANDADO_AUTH_TOKEN", "from-env")
+	if cfg, err := LoadConfig(); err != nil || cfg.AuthToken != "from-env" {
+		t.Fatalf("an explicit variable must win over the OpenFaaS file: %+v, %v", cfg, err)
+	}
+	t.Setenv("CANDADO_REDIS_URL", "redis://x")
+	if _, err := LoadConfig(); err == nil || !strings.Contains(err.Error(), "CANDADO_REDIS_URL_FILE") {
+		t.Fatalf("both set: %v", err)
+	}
+	os.Unsetenv("CANDADO_REDIS_URL")
+	t.Setenv("CANDADO_REDIS_URL_FILE", dir+"/missing")
+	if _, err := LoadConfig(); err == nil || !strings.Contains(err.Error(), "CANDADO_REDIS_URL_FILE") {
+		t.Fatalf("missing file: %v", err)
+	}
+	t.Setenv("CANDADO_REDIS_URL_FILE", dir) // a directory: unreadable as a file
+	if _, err := LoadConfig(); err == nil || !strings.Contains(err.Error(), "CANDADO_REDIS_URL_FILE") {
+		t.Fatalf("unreadable file: %v", err)
+	}
+	os.Unsetenv("CANDADO_REDIS_URL_FILE")
+	os.Unsetenv("CANDADO_AUTH_TOKEN")
+	if err := os.Remove(dir + "/candado-auth-token"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir+"/candado-auth-token", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(); err == nil || !strings.Contains(err.Error(), "AUTH_TOKEN") {
+		t.Fatalf("unreadable OpenFaaS secret: %v", err)
 	}
 }
