@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,9 +37,22 @@ func main() {
 	dur := flag.Duration("d", 3*time.Second, "duration of each load run")
 	conc := flag.String("c", "8,32", "comma-separated client counts")
 	handoffs := flag.Int("handoffs", 200, "handoffs to time")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "candado-bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*dur, *conc, *handoffs); err != nil {
 		fmt.Fprintln(os.Stderr, "candado-bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
