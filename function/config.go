@@ -17,6 +17,15 @@ import (
 type Config struct {
 	// RedisURL is a redis:// or rediss:// URL; empty starts an in-process Redis.
 	RedisURL string `envconfig:"REDIS_URL"`
+	// RedisMode is how Candado reaches Redis: single (RedisURL), sentinel,
+	// cluster or quorum (RedisURLs).
+	RedisMode string `envconfig:"REDIS_MODE" default:"single"`
+	// RedisURLs are redis:// or rediss:// URLs, comma-separated: the
+	// Sentinels, the Cluster's seed nodes, or the quorum's independent
+	// masters. Credentials and TLS come from the URLs.
+	RedisURLs []string `envconfig:"REDIS_URLS"`
+	// RedisMasterName is the name Sentinel monitors the master under.
+	RedisMasterName string `envconfig:"REDIS_MASTER_NAME"`
 	// Port is the listen port of the standalone server; PORT, when set, wins.
 	Port int `envconfig:"PORT" default:"8080"`
 	// KeyPrefix starts every Redis key and channel name Candado uses.
@@ -107,6 +116,34 @@ func (c Config) Validate() error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		bad("REDIS_URL", "must start with redis:// or rediss://")
+	}
+	switch mode := c.mode(); mode {
+	case ModeSingle:
+		if len(c.redisURLs()) > 0 {
+			bad("REDIS_URLS", "is for CANDADO_REDIS_MODE=sentinel, cluster or quorum; single mode uses CANDADO_REDIS_URL")
+		}
+	case ModeSentinel, ModeCluster, ModeQuorum:
+		what := modeAddrs[mode]
+		urls := c.redisURLs()
+		if len(urls) == 0 {
+			bad("REDIS_URLS", "must list %s (comma-separated redis:// or rediss:// URLs) when CANDADO_REDIS_MODE=%s", what, mode)
+		}
+		for i, u := range urls {
+			if err := checkRedisURL(u); err != nil {
+				bad("REDIS_URLS", "entry %d of %d: %v", i+1, len(urls), err)
+			}
+		}
+		if c.RedisURL != "" {
+			bad("REDIS_URL", "must be empty when CANDADO_REDIS_MODE=%s: list %s in CANDADO_REDIS_URLS", mode, what)
+		}
+		if mode == ModeSentinel && c.RedisMasterName == "" {
+			bad("REDIS_MASTER_NAME", "must name the master the Sentinels monitor when CANDADO_REDIS_MODE=sentinel")
+		}
+		if mode == ModeQuorum && len(urls)%2 == 0 {
+			bad("REDIS_URLS", "must list an odd number of independent masters when CANDADO_REDIS_MODE=quorum, got %d", len(urls))
+		}
+	default:
+		bad("REDIS_MODE", "must be single, sentinel, cluster or quorum, got %q", c.RedisMode)
 	}
 	if c.KeyPrefix == "" {
 		bad("KEY_PREFIX", "must not be empty")

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 
 	"handler/function/function/api"
+	"handler/function/function/events"
 	"handler/function/function/httpapi"
 	"handler/function/function/lock"
 )
@@ -45,7 +45,7 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: log}
 	url := cfg.RedisURL
-	if url == "" {
+	if url == "" && cfg.mode() == ModeSingle {
 		l, err := startLocalRedis()
 		if err != nil {
 			return nil, err
@@ -54,41 +54,32 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		url = "redis://" + l.Addr()
 		log.Warn("CANDADO_REDIS_URL is empty: using an in-process Redis; locks live only as long as this process", "addr", l.Addr())
 	}
-	rdb, err := newRedisClient(url, cfg.BackendTimeout)
+	bcfg := cfg
+	bcfg.RedisURL = url
+	store, notifier, err := newBackend(bcfg)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.store = lock.NewRedisStore(rdb, lock.RedisOptions{Prefix: cfg.KeyPrefix, Timeout: cfg.BackendTimeout})
-	s.locker = lock.NewLocker(s.store, s.store.(lock.Notifier))
+	s.store = store
+	s.locker = lock.NewLocker(store, notifier)
 
 	m := newMetrics()
 	var locks api.Locks = observed{Locks: s.locker, m: m, log: log}
 	limits := api.Limits{DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL, MaxWait: cfg.MaxWait}
 	httpHandler := &httpapi.Handler{Locks: locks, Limits: limits, Ready: s.Ready, Metrics: m.handler()}
-	s.handler = m.instrument(s.authorize(httpHandler), routeOf)
+	// The auth token keys derived owners, so knowing an event's source and id
+	// is not enough to release its lock.
+	ev := &events.Handler{Locks: locks, Limits: limits, Source: cfg.EventSource, OwnerSecret: cfg.AuthToken}
+	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if events.IsCloudEvent(r) {
+			ev.ServeHTTP(w, r)
+			return
+		}
+		httpHandler.ServeHTTP(w, r)
+	})
+	s.handler = m.instrument(s.authorize(route), routeOf)
 	return s, nil
-}
-
-// newRedisClient dials lazily, honours request deadlines and fails fast when
-// Redis is down, so a lock call answers 503 well within a second.
-func newRedisClient(url string, timeout time.Duration) (*redis.Client, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("config: CANDADO_REDIS_URL: %w", err)
-	}
-	opt.ContextTimeoutEnabled = true
-	opt.DialTimeout = timeout
-	opt.ReadTimeout = timeout
-	opt.WriteTimeout = timeout
-	opt.PoolTimeout = timeout
-	opt.MaxRetries = 1 // every script is idempotent, so one retry is safe
-	opt.MinRetryBackoff = 5 * time.Millisecond
-	opt.MaxRetryBackoff = 50 * time.Millisecond
-	opt.MinIdleConns = 0 // no background dials at start-up
-	opt.Protocol = 2     // no HELLO round trip on each new connection
-	opt.DisableIdentity = true
-	return redis.NewClient(opt), nil
 }
 
 // ServeHTTP serves every route of the contract.

@@ -111,7 +111,9 @@ func (l *Locker) Shutdown() {
 }
 
 // hub shares one pub/sub connection among all waiters of a process: one
-// Redis subscription per lock with waiters, removed with its last waiter.
+// Redis subscription per lock with waiters, removed with its last waiter. In
+// sharded mode (SSUBSCRIBE, Redis Cluster) each lock with waiters has its own
+// connection instead, to the master of the lock's slot.
 type hub struct {
 	newPubSub func(context.Context) *redis.PubSub
 	sharded   bool
@@ -128,6 +130,12 @@ type topic struct {
 	waiters map[chan struct{}]struct{}
 	ready   chan struct{} // closed when Redis confirmed the subscription
 	isReady bool
+
+	// In sharded mode each topic has its own pub/sub connection: a Cluster
+	// routes a shard channel to the master of its slot, so one connection
+	// cannot carry the channels of every node.
+	ps     *redis.PubSub
+	exited chan struct{}
 }
 
 func newHub(newPubSub func(context.Context) *redis.PubSub, sharded bool) *hub {
@@ -141,7 +149,7 @@ func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, f
 		h.mu.Unlock()
 		return nil, nil, ErrClosed
 	}
-	if h.ps == nil {
+	if h.ps == nil && !h.sharded {
 		h.ps = h.newPubSub(context.Background())
 		h.exited = make(chan struct{})
 		go h.receive(h.ps)
@@ -149,6 +157,12 @@ func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, f
 	t, exists := h.topics[channel]
 	if !exists {
 		t = &topic{waiters: map[chan struct{}]struct{}{}, ready: make(chan struct{})}
+		if h.sharded {
+			// newPubSub does no I/O: the connection is dialled by SSubscribe
+			// below, to the node that owns the channel's slot.
+			t.ps = h.newPubSub(context.Background())
+			t.exited = make(chan struct{})
+		}
 		h.topics[channel] = t
 	}
 	w := make(chan struct{}, 1)
@@ -160,7 +174,10 @@ func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, f
 	if !exists {
 		var err error
 		if h.sharded {
-			err = ps.SSubscribe(ctx, channel)
+			// The channel is recorded before the receiver starts, so every
+			// (re)connection is routed by its slot.
+			err = t.ps.SSubscribe(ctx, channel)
+			go h.receiveTopic(channel, t)
 		} else {
 			err = ps.Subscribe(ctx, channel)
 		}
@@ -186,8 +203,22 @@ func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, f
 // can never be taken for that of a later subscription.
 func (h *hub) leave(channel string, t *topic, w chan struct{}) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	delete(t.waiters, w)
+	if h.sharded {
+		// A topic's own connection: closing it ends the subscription, and a
+		// later subscription gets a new connection, so no confirmation can be
+		// mistaken for another's.
+		last := len(t.waiters) == 0 && h.topics[channel] == t
+		if last {
+			delete(h.topics, channel)
+		}
+		h.mu.Unlock()
+		if last {
+			_ = t.ps.Close()
+		}
+		return
+	}
+	defer h.mu.Unlock()
 	if len(t.waiters) == 0 && t.isReady && h.topics[channel] == t {
 		h.unsubscribeLocked(channel)
 	}
@@ -252,6 +283,47 @@ func (h *hub) receive(ps *redis.PubSub) {
 	}
 }
 
+// receiveTopic is receive for the own connection of one sharded topic; it
+// ends when the connection is closed.
+func (h *hub) receiveTopic(channel string, t *topic) {
+	defer close(t.exited)
+	for {
+		msg, err := t.ps.Receive(context.Background())
+		if err != nil {
+			h.mu.Lock()
+			gone := h.closed || h.topics[channel] != t
+			h.mu.Unlock()
+			if gone {
+				return
+			}
+			select {
+			case <-h.done:
+				return
+			case <-time.After(50 * time.Millisecond): // reconnects on the next Receive
+			}
+			continue
+		}
+		h.mu.Lock()
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "ssubscribe" || m.Channel != channel {
+				break
+			}
+			if t.isReady {
+				wakeAll(t) // resubscribed after a reconnect: a release may have been missed
+				break
+			}
+			t.isReady = true
+			close(t.ready)
+		case *redis.Message:
+			if m.Channel == channel {
+				wakeAll(t)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
 func wakeAll(t *topic) {
 	for w := range t.waiters {
 		select {
@@ -270,9 +342,20 @@ func (h *hub) close() {
 	h.closed = true
 	close(h.done)
 	ps, exited := h.ps, h.exited
+	var own []*topic
+	for channel, t := range h.topics {
+		if t.ps != nil {
+			own = append(own, t)
+			delete(h.topics, channel)
+		}
+	}
 	h.mu.Unlock()
 	if ps != nil {
 		_ = ps.Close()
 		<-exited
+	}
+	for _, t := range own {
+		_ = t.ps.Close()
+		<-t.exited
 	}
 }

@@ -1,0 +1,571 @@
+package lock
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed quorum_read.lua
+	quorumReadLua string
+	//go:embed quorum_acquire.lua
+	quorumAcquireLua string
+
+	quorumReadScript    = redis.NewScript(quorumReadLua)
+	quorumAcquireScript = redis.NewScript(quorumAcquireLua)
+)
+
+// QuorumStore keeps leases on N independent Redis masters (N odd), in the
+// manner of Redlock: a lease is held when a majority of the masters granted
+// it within its validity time. It survives the loss of any minority of the
+// masters, and a paused master costs no request more than the per-master
+// timeout: every call goes to all masters in parallel and answers as soon as
+// the majority has decided.
+//
+// Fences. An acquire first reads the lock and the clock (TIME, µs) from a
+// majority and proposes a fence above every fence it read and no lower than
+// the highest clock it read; then every master that grants stores exactly
+// that fence, refusing a proposal that is not above its own fence. So a
+// granted fence lives on a majority for as long as the lease (and its
+// tombstone), and any later majority read meets at least one of those
+// masters: the next proposal is greater. Where the keys are gone (the lease
+// ended, or a minority lost its data), the floor is the masters' clocks, as
+// for a single Redis.
+type QuorumStore struct {
+	masters []*RedisStore
+	opts    RedisOptions
+	quorum  int
+
+	// inflight holds, per lock, owner and master, the grant request an
+	// acquire left running when the majority had answered; a release to that
+	// master waits for it, so it cannot overtake the grant and leave it
+	// behind for a whole TTL.
+	mu       sync.Mutex
+	inflight map[inflightKey]chan struct{}
+}
+
+type inflightKey struct {
+	id, owner string
+	master    int
+}
+
+// NewQuorumStore returns a store on the independent masters clients (an odd
+// number). It does no I/O. Close closes the clients.
+func NewQuorumStore(clients []redis.UniversalClient, opts RedisOptions) (*QuorumStore, error) {
+	if len(clients) == 0 || len(clients)%2 == 0 {
+		return nil, fmt.Errorf("%w: a quorum needs an odd number of masters, got %d", ErrInvalid, len(clients))
+	}
+	opts.Sharded = false
+	q := &QuorumStore{quorum: len(clients)/2 + 1, inflight: map[inflightKey]chan struct{}{}}
+	for _, c := range clients {
+		q.masters = append(q.masters, NewRedisStore(c, opts))
+	}
+	q.opts = q.masters[0].opts // with the defaults filled in
+	return q, nil
+}
+
+// Quorum is the number of masters that make a majority.
+func (q *QuorumStore) Quorum() int { return q.quorum }
+
+// Masters is the number of masters.
+func (q *QuorumStore) Masters() int { return len(q.masters) }
+
+// Key is the Redis key of lock id on every master.
+func (q *QuorumStore) Key(id string) string { return q.masters[0].Key(id) }
+
+// drift is the allowance for the masters' clocks running at different rates
+// during a lease (Redlock's clock drift factor) plus the expiry's precision.
+func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
+
+// reply is one master's answer to one script.
+type reply struct {
+	i   int
+	res []int64
+	err error
+}
+
+// fanout runs op on every master in parallel, each call bounded by the
+// store's timeout (and not cut short when the caller's ctx ends, so a
+// release or an undo still reaches a slow master). It returns the replies
+// once all masters answered, enough says the outcome is decided, or ctx
+// ends. A reply that arrives after that goes to late, if set, in the
+// caller's goroutine of that master.
+func (q *QuorumStore) fanout(ctx context.Context, op func(context.Context, int, *RedisStore) ([]int64, error),
+	enough func([]reply) bool, late func(reply)) []reply {
+	var (
+		mu      sync.Mutex
+		replies []reply
+		closed  bool
+		signal  = make(chan struct{}, len(q.masters))
+		detach  = context.WithoutCancel(ctx)
+	)
+	for i, m := range q.masters {
+		go func(i int, m *RedisStore) {
+			c, cancel := context.WithTimeout(detach, q.opts.Timeout)
+			res, err := op(c, i, m)
+			cancel()
+			r := reply{i: i, res: res, err: err}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				if late != nil {
+					late(r)
+				}
+				return
+			}
+			replies = append(replies, r)
+			mu.Unlock()
+			signal <- struct{}{}
+		}(i, m)
+	}
+	for {
+		mu.Lock()
+		got := slices.Clone(replies)
+		mu.Unlock()
+		if len(got) == len(q.masters) || (enough != nil && enough(got)) {
+			break
+		}
+		select {
+		case <-signal:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	mu.Lock()
+	closed = true
+	got := slices.Clone(replies)
+	mu.Unlock()
+	return got
+}
+
+// script is an op that evaluates one script and checks the answer's length.
+func script(s *redis.Script, n int, keys []string, args ...any) func(context.Context, int, *RedisStore) ([]int64, error) {
+	return func(ctx context.Context, _ int, m *RedisStore) ([]int64, error) {
+		res, err := s.Run(ctx, m.rdb, keys, args...).Int64Slice()
+		if err != nil {
+			return nil, err
+		}
+		if len(res) != n {
+			return nil, fmt.Errorf("script answered %d values, want %d", len(res), n)
+		}
+		return res, nil
+	}
+}
+
+// tally counts replies: ok are answers, errs failed calls.
+func tally(rs []reply, pred func([]int64) bool) (yes, no, errs int) {
+	for _, r := range rs {
+		switch {
+		case r.err != nil:
+			errs++
+		case pred(r.res):
+			yes++
+		default:
+			no++
+		}
+	}
+	return yes, no, errs
+}
+
+// unavailable wraps the first error among rs.
+func (q *QuorumStore) unavailable(ctx context.Context, what string, rs []reply) error {
+	for _, r := range rs {
+		if r.err != nil {
+			return fmt.Errorf("%w: %s: %d of %d masters answered, %d needed: %w", ErrUnavailable, what, countOK(rs), len(q.masters), q.quorum, r.err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	}
+	return fmt.Errorf("%w: %s: %d of %d masters answered, %d needed", ErrUnavailable, what, countOK(rs), len(q.masters), q.quorum)
+}
+
+func countOK(rs []reply) int {
+	n := 0
+	for _, r := range rs {
+		if r.err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// heldView is the lease as the answers that report it held show it: the
+// highest fence and the shortest remaining TTL (a waiter tries again then).
+func heldView(id string, rs []reply, held func([]int64) bool) Lease {
+	l := Lease{ID: id}
+	for _, r := range rs {
+		if r.err != nil || !held(r.res) {
+			continue
+		}
+		l.Held = true
+		l.Fence = max(l.Fence, r.res[2])
+		if ttl := time.Duration(r.res[3]) * time.Millisecond; ttl > 0 && (l.TTL == 0 || ttl < l.TTL) {
+			l.TTL = ttl
+		}
+	}
+	return l
+}
+
+// maxAttempts bounds how often an acquire proposes a fresh fence after a
+// master refused one as stale (a concurrent attempt got there first).
+const maxAttempts = 3
+
+// Acquire takes the lease once on a majority; it ignores req.Wait (see Locker).
+func (q *QuorumStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, error) {
+	var (
+		l   Lease
+		err error
+	)
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		var stale bool
+		l, stale, err = q.acquire(ctx, req)
+		if !stale || ctx.Err() != nil {
+			break
+		}
+	}
+	return l, err
+}
+
+// acquire is one attempt; stale reports that a refused proposal, not another
+// holder, kept it from a majority, so a fresh proposal may succeed.
+func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, bool, error) {
+	n, need := len(q.masters), q.quorum
+	keys := []string{q.Key(req.ID)}
+	other := func(res []int64) bool { return res[1] == 1 && res[0] != 1 }
+
+	// Phase 1: the fences and clocks of a majority.
+	reads := q.fanout(ctx, script(quorumReadScript, 5, keys, req.Owner),
+		func(rs []reply) bool { return countOK(rs) >= need }, nil)
+	if countOK(reads) < need {
+		return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", reads)
+	}
+	if heldByOther, _, _ := tally(reads, other); heldByOther > n-need {
+		return heldView(req.ID, reads, other), false, ErrHeld
+	}
+	var (
+		maxFence, maxTime int64
+		mine              = map[int64]int{}
+		proposal          int64
+		retry             bool
+	)
+	for _, r := range reads {
+		if r.err != nil {
+			continue
+		}
+		maxFence, maxTime = max(maxFence, r.res[2]), max(maxTime, r.res[4])
+		if r.res[0] == 1 {
+			mine[r.res[2]]++
+		}
+	}
+	for f, c := range mine {
+		if c >= need {
+			proposal, retry = f, true // the holder again: keep its fence
+		}
+	}
+	if !retry {
+		proposal = max(maxFence+1, maxTime)
+	}
+
+	// Phase 2: grant with that fence on a majority, within the validity time.
+	granted := func(res []int64) bool { return res[0] == 1 }
+	decided := make(chan struct{})
+	var failed bool // written before decided is closed
+	start := time.Now()
+	grant := script(quorumAcquireScript, 4, keys, req.Owner, ms(req.TTL), strconv.FormatInt(proposal, 10))
+	grants := q.fanout(ctx,
+		func(ctx context.Context, i int, m *RedisStore) ([]int64, error) {
+			defer q.track(req.ID, req.Owner, i)()
+			return grant(ctx, i, m)
+		},
+		func(rs []reply) bool {
+			yes, no, errs := tally(rs, granted)
+			return yes >= need || no+errs > n-need
+		},
+		func(r reply) { // a grant that came too late to count is undone when the attempt failed
+			<-decided
+			if failed && !retry && r.err == nil && granted(r.res) {
+				q.undo(context.Background(), req.ID, req.Owner, []int{r.i})
+			}
+		})
+	validity := req.TTL - time.Since(start) - drift(req.TTL)
+	yes, _, _ := tally(grants, granted)
+	if yes >= need && validity > 0 {
+		close(decided)
+		return Lease{ID: req.ID, Held: true, Owner: req.Owner, Fence: proposal, TTL: validity}, false, nil
+	}
+	failed = true
+	close(decided)
+	if !retry { // a retry by the holder only extended its own lease: keep it
+		var undo []int
+		for _, r := range grants {
+			if r.err == nil && granted(r.res) {
+				undo = append(undo, r.i)
+			}
+		}
+		q.undo(ctx, req.ID, req.Owner, undo)
+	}
+	heldByOther, _, _ := tally(grants, other)
+	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == -1 })
+	switch {
+	case yes >= need:
+		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, req.TTL)
+	case heldByOther > 0 && (staleN == 0 || heldByOther > n-need):
+		return heldView(req.ID, grants, other), false, ErrHeld
+	case staleN > 0:
+		return heldView(req.ID, grants, other), true, ErrHeld
+	}
+	return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", grants)
+}
+
+// track records a grant request to master i in flight; call the func it
+// returns when it has answered.
+func (q *QuorumStore) track(id, owner string, i int) func() {
+	k := inflightKey{id, owner, i}
+	done := make(chan struct{})
+	q.mu.Lock()
+	q.inflight[k] = done
+	q.mu.Unlock()
+	return func() {
+		q.mu.Lock()
+		if q.inflight[k] == done {
+			delete(q.inflight, k)
+		}
+		q.mu.Unlock()
+		close(done)
+	}
+}
+
+// awaitGrant waits, at most until ctx ends, for owner's grant request to
+// master i that may still be in flight.
+func (q *QuorumStore) awaitGrant(ctx context.Context, id, owner string, i int) {
+	q.mu.Lock()
+	done := q.inflight[inflightKey{id, owner, i}]
+	q.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// undo releases owner's grants on the masters idx after a failed attempt.
+func (q *QuorumStore) undo(ctx context.Context, id, owner string, idx []int) {
+	if len(idx) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, i := range idx {
+		wg.Add(1)
+		go func(m *RedisStore) {
+			defer wg.Done()
+			_, _ = m.Release(context.WithoutCancel(ctx), id, owner) // bounded by the store's timeout
+		}(q.masters[i])
+	}
+	wg.Wait()
+}
+
+// Release gives the lease back on every master (each publishes a wake-up).
+// Once a majority answered, the lease is over: it succeeds if any master
+// still had it for owner, else it is ErrNotHeld. It answers as soon as a
+// majority released it, else once every master answered or timed out.
+func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, error) {
+	need := q.quorum
+	m0 := q.masters[0]
+	released := func(res []int64) bool { return res[0] == 1 }
+	release := script(releaseScript, 4, []string{m0.Key(id), m0.channel(id)}, owner, ms(q.opts.Tombstone), m0.publishCmd())
+	rs := q.fanout(ctx,
+		func(ctx context.Context, i int, m *RedisStore) ([]int64, error) {
+			q.awaitGrant(ctx, id, owner, i)
+			return release(ctx, i, m)
+		},
+		func(rs []reply) bool {
+			yes, _, _ := tally(rs, released)
+			return yes >= need
+		}, nil)
+	if countOK(rs) < need {
+		return Lease{ID: id}, q.unavailable(ctx, "release", rs)
+	}
+	yes, _, _ := tally(rs, released)
+	if yes == 0 {
+		return heldView(id, rs, func(res []int64) bool { return res[1] == 1 }), ErrNotHeld
+	}
+	l := Lease{ID: id, Owner: owner}
+	for _, r := range rs {
+		if r.err == nil && released(r.res) {
+			l.Fence = max(l.Fence, r.res[2])
+		}
+	}
+	return l, nil
+}
+
+// Heartbeat extends owner's live lease to ttl from now on every master; it
+// succeeds when a majority extended it within the validity time.
+func (q *QuorumStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
+	n, need := len(q.masters), q.quorum
+	extended := func(res []int64) bool { return res[0] == 1 }
+	start := time.Now()
+	rs := q.fanout(ctx, script(heartbeatScript, 4, []string{q.Key(id)}, owner, ms(ttl)),
+		func(rs []reply) bool {
+			yes, no, errs := tally(rs, extended)
+			return yes >= need || no+errs > n-need
+		}, nil)
+	validity := ttl - time.Since(start) - drift(ttl)
+	yes, no, _ := tally(rs, extended)
+	switch {
+	case yes >= need && validity > 0:
+		l := Lease{ID: id, Held: true, Owner: owner, TTL: validity}
+		for _, r := range rs {
+			if r.err == nil && extended(r.res) {
+				l.Fence = max(l.Fence, r.res[2])
+			}
+		}
+		return l, nil
+	case yes >= need:
+		return Lease{ID: id}, fmt.Errorf("%w: heartbeat: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, ttl)
+	case no > n-need:
+		return heldView(id, rs, func(res []int64) bool { return res[1] == 1 }), ErrNotHeld
+	}
+	return Lease{ID: id}, q.unavailable(ctx, "heartbeat", rs)
+}
+
+// Inspect reports the lock as the majority sees it: held when a majority
+// holds it, with the TTL until fewer than a majority do.
+func (q *QuorumStore) Inspect(ctx context.Context, id string) (Lease, error) {
+	n, need := len(q.masters), q.quorum
+	held := func(res []int64) bool { return res[1] == 1 }
+	rs := q.fanout(ctx, script(inspectScript, 4, []string{q.Key(id)}),
+		func(rs []reply) bool {
+			yes, no, _ := tally(rs, held)
+			return yes >= need || no > n-need
+		}, nil)
+	if countOK(rs) < need {
+		return Lease{ID: id}, q.unavailable(ctx, "inspect", rs)
+	}
+	l := Lease{ID: id}
+	var ttls []time.Duration
+	for _, r := range rs {
+		if r.err != nil {
+			continue
+		}
+		l.Fence = max(l.Fence, r.res[2])
+		if held(r.res) {
+			ttls = append(ttls, time.Duration(r.res[3])*time.Millisecond)
+		}
+	}
+	if len(ttls) >= need {
+		slices.Sort(ttls)
+		l.Held = true
+		l.TTL = max(ttls[len(ttls)-need], 0) // the lease ends when fewer than a majority hold it
+	}
+	return l, nil
+}
+
+// Ping succeeds when a majority of the masters answer.
+func (q *QuorumStore) Ping(ctx context.Context) error {
+	n, need := len(q.masters), q.quorum
+	rs := q.fanout(ctx, func(ctx context.Context, _ int, m *RedisStore) ([]int64, error) {
+		return nil, m.rdb.Ping(ctx).Err()
+	}, func(rs []reply) bool {
+		ok := countOK(rs)
+		return ok >= need || len(rs)-ok > n-need
+	}, nil)
+	if countOK(rs) < need {
+		return q.unavailable(ctx, "ping", rs)
+	}
+	return nil
+}
+
+// Subscribe subscribes to id's releases on every master and merges their
+// wake-ups. It returns once a majority confirmed: a release reaches a
+// majority too, so at least one of them wakes the waiter. Masters that
+// confirm later join; masters that fail are left out of this wait.
+func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}, func(), error) {
+	n, need := len(q.masters), q.quorum
+	subCtx, cancel := context.WithCancel(ctx)
+	wake := make(chan struct{}, 1)
+	done := make(chan struct{})
+	results := make(chan error, n)
+	var wg sync.WaitGroup
+	for _, m := range q.masters {
+		wg.Add(1)
+		go func(m *RedisStore) {
+			defer wg.Done()
+			w, stop, err := m.Subscribe(subCtx, id)
+			results <- err
+			if err != nil {
+				return
+			}
+			defer stop()
+			for {
+				select {
+				case <-w:
+					select {
+					case wake <- struct{}{}:
+					default: // a wake-up is already pending
+					}
+				case <-done:
+					return
+				}
+			}
+		}(m)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			close(done)
+			wg.Wait()
+		})
+	}
+	timer := time.NewTimer(q.opts.Timeout)
+	defer timer.Stop()
+	var ok, failed int
+	var firstErr error
+	for ok < need {
+		select {
+		case err := <-results:
+			if err == nil {
+				ok++
+				continue
+			}
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			if failed > n-need {
+				stop()
+				if errors.Is(firstErr, ErrUnavailable) {
+					return nil, nil, firstErr
+				}
+				return nil, nil, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, firstErr)
+			}
+		case <-timer.C:
+			stop()
+			return nil, nil, fmt.Errorf("%w: subscribe: %d of %d masters confirmed within %s, %d needed", ErrUnavailable, ok, n, q.opts.Timeout, need)
+		case <-ctx.Done():
+			stop()
+			return nil, nil, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, ctx.Err())
+		}
+	}
+	return wake, stop, nil
+}
+
+// Close ends every waiter's subscriptions and closes the masters' clients.
+func (q *QuorumStore) Close() error {
+	var errs []error
+	for _, m := range q.masters {
+		errs = append(errs, m.Close())
+	}
+	return errors.Join(errs...)
+}
