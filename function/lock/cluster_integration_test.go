@@ -1,0 +1,163 @@
+//go:build integration
+
+package lock_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"handler/function/function/lock"
+	"handler/function/function/redistest"
+)
+
+func newClusterLocker(t *testing.T, srvs []*redistest.Server) (*lock.Locker, *lock.RedisStore) {
+	t.Helper()
+	s := lock.NewRedisStore(clusterClient(srvs), lock.RedisOptions{Prefix: "it:", Timeout: opTimeout, Sharded: true})
+	t.Cleanup(func() { s.Close() })
+	return lock.NewLocker(s, s), s
+}
+
+func TestClusterLocksSpreadOverEveryMaster(t *testing.T) {
+	srvs := startCluster(t, 3)
+	l, s := newClusterLocker(t, srvs)
+	ctx := context.Background()
+	for i := 0; i < 200; i++ {
+		id := fmt.Sprintf("spread/%d", i)
+		lease, err := l.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "o", TTL: time.Minute})
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if _, err := s.Heartbeat(ctx, id, "o", time.Minute); err != nil {
+			t.Fatalf("heartbeat %s: %v", id, err)
+		}
+		if got, err := s.Inspect(ctx, id); err != nil || !got.Held || got.Fence != lease.Fence {
+			t.Fatalf("inspect %s = %+v, %v", id, got, err)
+		}
+	}
+	// Each master holds keys of its own slots only: all three hold some.
+	total := int64(0)
+	for _, srv := range srvs {
+		n, err := srv.Client().DBSize(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Errorf("master %s holds no lock", srv.Addr())
+		}
+		total += n
+	}
+	if total != 200 {
+		t.Errorf("%d keys over the masters, want 200", total)
+	}
+	// The key and its channel share a slot (the scripts touch both).
+	key := s.Key("spread/7")
+	k, _ := srvs[0].Client().ClusterKeySlot(ctx, key).Result()
+	c, _ := srvs[0].Client().ClusterKeySlot(ctx, key+":released").Result()
+	if k != c {
+		t.Errorf("key slot %d, channel slot %d", k, c)
+	}
+	for i := 0; i < 200; i++ {
+		if _, err := s.Release(ctx, fmt.Sprintf("spread/%d", i), "o"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestClusterWaitWokenByRelease(t *testing.T) {
+	srvs := startCluster(t, 3)
+	l, s := newClusterLocker(t, srvs)
+	ctx := context.Background()
+	// Locks on different masters, waited on at the same time: the shard
+	// subscriptions go to each lock's own master.
+	ids := []string{"w/a", "w/b", "w/c", "w/d", "w/e", "w/f"}
+	for _, id := range ids {
+		if _, err := l.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "h", TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		id  string
+		at  time.Time
+		err error
+	}
+	done := make(chan result, len(ids))
+	for _, id := range ids {
+		go func(id string) {
+			lease, err := l.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "w", TTL: time.Second, Wait: 5 * time.Second})
+			if err == nil && !lease.Woken {
+				err = fmt.Errorf("not woken: %+v", lease)
+			}
+			done <- result{id, time.Now(), err}
+		}(id)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, id := range ids {
+		released := time.Now()
+		if _, err := s.Release(ctx, id, "h"); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("waiter on %s: %v", r.id, r.err)
+		}
+		if r.id != id {
+			t.Fatalf("releasing %s woke the waiter on %s", id, r.id)
+		}
+		if d := r.at.Sub(released); d > 100*time.Millisecond {
+			t.Fatalf("waiter on %s answered %v after the release", id, d)
+		}
+	}
+}
+
+func TestClusterNodeRestartKeepsExclusion(t *testing.T) {
+	// appendfsync always: a master that restarts keeps every acknowledged
+	// grant, as a Cluster without replicas needs for mutual exclusion (see
+	// TestClusterFencesAfterNodeLostData for a restart without data).
+	srvs := startCluster(t, 3, redistest.WithAOF())
+	l, _ := newClusterLocker(t, srvs)
+	var ids []string
+	for i := 0; i < 12; i++ {
+		ids = append(ids, fmt.Sprintf("load/%d", i))
+	}
+	e := newExclusion(t, l, ids...)
+	stop := e.run(8, 2*time.Second)
+	time.Sleep(700 * time.Millisecond)
+	before := e.grants.Load()
+	srvs[1].Kill()
+	time.Sleep(300 * time.Millisecond)
+	srvs[1].Restart()
+	waitClusterOK(t, srvs)
+	time.Sleep(time.Second)
+	stop()
+	if e.grants.Load() <= before {
+		t.Errorf("no grants after the restart (%d before)", before)
+	}
+	e.check()
+}
+
+func TestClusterFencesAfterNodeLostData(t *testing.T) {
+	srvs := startCluster(t, 3)
+	_, s := newClusterLocker(t, srvs)
+	ctx := context.Background()
+	// A lock on every master, then each master restarts empty in turn.
+	last := map[string]int64{}
+	var ids []string
+	for i := 0; i < 30; i++ {
+		id := fmt.Sprintf("f/%d", i)
+		ids = append(ids, id)
+		last[id] = acquireRetry(t, s, id, "before", time.Minute).Fence
+	}
+	for _, srv := range srvs {
+		srv.Restart()
+		waitClusterOK(t, srvs)
+	}
+	for _, id := range ids {
+		lease := acquireRetry(t, s, id, "after", time.Minute)
+		if lease.Fence <= last[id] {
+			t.Fatalf("%s: fence %d after the restart, not above %d", id, lease.Fence, last[id])
+		}
+	}
+	_ = ctx
+}
