@@ -1,5 +1,7 @@
 // Command candado serves Candado's lock API over HTTP (with no arguments, or
-// "serve").
+// "serve"), and is its command-line client: "candado lock NAME -- COMMAND"
+// runs a command while holding a lock; acquire, release, heartbeat and status
+// are for scripts. Run "candado --help" for usage and exit codes.
 package main
 
 import (
@@ -21,10 +23,17 @@ import (
 func main() {
 	args := os.Args[1:]
 	if len(args) == 0 || args[0] == "serve" {
+		if len(args) > 1 {
+			if a := args[1]; a == "-h" || a == "-help" || a == "--help" {
+				fmt.Print(serveUsage)
+				os.Exit(exitOK)
+			}
+			fmt.Fprintf(os.Stderr, "candado serve: takes no arguments (it is configured by CANDADO_* environment variables)\n")
+			os.Exit(exitUsage)
+		}
 		os.Exit(serve())
 	}
-	fmt.Fprintf(os.Stderr, "candado: unknown command %q\nusage: candado [serve]\n", args[0])
-	os.Exit(2)
+	os.Exit(newCLI().run(args))
 }
 
 // shutdownBudget bounds a graceful stop; the contract promises exit within 10 s.

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"handler/function/client"
+)
+
+// Exit codes of the client subcommands, after sysexits.h where one fits. The
+// lock subcommand otherwise passes its command's exit code through.
+const (
+	exitOK          = 0
+	exitFailure     = 1  // any other error
+	exitUsage       = 64 // EX_USAGE: bad arguments, or the server answered bad_request
+	exitUnavailable = 69 // EX_UNAVAILABLE: server unreachable or 503 until --timeout
+	exitHeld        = 73 // EX_CANTCREAT: held by another owner after --wait
+	exitNotHeld     = 74 // release/heartbeat: the lease is not this owner's
+	exitLeaseLost   = 75 // EX_TEMPFAIL: lock: the lease was lost while the command ran
+	exitNoPerm      = 77 // EX_NOPERM: unauthorized (bad or missing token)
+	exitCannotExec  = 126
+	exitNotFound    = 127
+)
+
+const defaultServer = "http://127.0.0.1:8080"
+
+const topUsage = `usage: candado [COMMAND] [ARGS...]
+
+Candado is a lock service: named leases with an owner token, a TTL and a
+fence that strictly increases per lock.
+
+Commands:
+  serve       run the server (the default with no arguments)
+  lock        hold a lock while a command runs:  candado lock NAME -- COMMAND [ARGS...]
+  acquire     take a lock and print it as JSON
+  release     give a lock back
+  heartbeat   extend a lock
+  status      print the state of a lock as JSON
+
+Run "candado COMMAND --help" for a command's flags.
+
+Environment:
+  CANDADO_SERVER       server URL for the client commands (default ` + defaultServer + `)
+  CANDADO_AUTH_TOKEN   bearer token (the server requires it when it has one set)
+  CANDADO_OWNER        owner token for acquire, release and heartbeat
+
+Exit codes of the client commands:
+  0    success
+  1    other error
+  64   usage error, or the server refused the request as bad (bad name, ttl...)
+  69   server unavailable (unreachable, or 503) until --timeout ran out
+  73   acquire/lock: the lock is held by another owner (after --wait)
+  74   release/heartbeat: the lease is not this owner's (expired, released)
+  75   lock: the lease was lost while the command ran; the command was stopped
+  77   unauthorized: missing or wrong token
+lock exits with its command's code otherwise (128+N if a signal N killed it,
+126 if it could not be executed, 127 if it was not found).
+`
+
+// cli runs one client subcommand. Its fields are the process's environment,
+// so tests can run it in-process.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func newCLI() *cli {
+	return &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+}
+
+// run dispatches a client subcommand (args without the program name) and
+// returns the exit code. "serve" is handled by main.
+func (c *cli) run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, topUsage)
+		return exitUsage
+	}
+	switch name, rest := args[0], args[1:]; name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] != "serve" {
+			return c.run([]string{rest[0], "--help"})
+		}
+		if len(rest) > 0 {
+			fmt.Fprint(c.stdout, serveUsage)
+			return exitOK
+		}
+		fmt.Fprint(c.stdout, topUsage)
+		return exitOK
+	case "lock":
+		return c.lock(rest)
+	case "acquire", "release", "heartbeat", "status":
+		return c.simple(name, rest)
+	default:
+		fmt.Fprintf(c.stderr, "candado: unknown command %q\nRun \"candado --help\" for usage.\n", name)
+		return exitUsage
+	}
+}
+
+const serveUsage = `usage: candado serve    (or candado with no arguments)
+
+Runs the Candado server. It is configured only by environment variables:
+  CANDADO_REDIS_URL     redis:// or rediss:// URL; empty runs an in-process Redis (local use)
+  CANDADO_PORT, PORT    listen port (default 8080; PORT wins)
+  CANDADO_KEY_PREFIX    prefix of every Redis key (default candado:)
+  CANDADO_DEFAULT_TTL   lease length when a request names none (default 30s)
+  CANDADO_MAX_TTL       longest lease (default 1h)
+  CANDADO_MAX_WAIT      longest wait of an acquire (default 60s)
+  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set
+  CANDADO_BACKEND_TIMEOUT  bound of each Redis round trip (default 500ms)
+  CANDADO_EVENT_SOURCE  CloudEvents source of reply events (default /candado)
+  CANDADO_REDIS_URL_FILE, CANDADO_AUTH_TOKEN_FILE   read those two from files
+SIGTERM or SIGINT stops it gracefully.
+`
+
+// common holds the flags every client subcommand has.
+type common struct {
+	server, token string
+	timeout       time.Duration
+}
+
+func (c *cli) commonFlags(fs *flag.FlagSet) *common {
+	var o common
+	// Defaults from the environment are filled in by client, after parsing,
+	// so that --help never prints a secret.
+	fs.StringVar(&o.server, "server", "", "server `URL` (default $CANDADO_SERVER, else "+defaultServer+")")
+	fs.StringVar(&o.token, "token", "", "bearer `token` (default $CANDADO_AUTH_TOKEN; prefer the environment: arguments are visible to other users)")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to retry while the server is unavailable (on top of --wait)")
+	return &o
+}
+
+// client fills in the environment's defaults and returns a Client.
+func (o *common) client(getenv func(string) string) (*client.Client, error) {
+	if o.server == "" {
+		o.server = getenv("CANDADO_SERVER")
+	}
+	if o.server == "" {
+		o.server = defaultServer
+	}
+	if o.token == "" {
+		o.token = getenv("CANDADO_AUTH_TOKEN")
+	}
+	return client.New(o.server, &client.Options{AuthToken: o.token})
+}
+
+// newFlagSet returns a FlagSet that reports errors on stderr and leaves
+// --help to parseArgs.
+func (c *cli) newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("candado "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseArgs parses flags around one positional NAME: flags may come before
+// and after it. It returns NAME, what follows the flags after it, and whether
+// those were separated by "--". done is set (with the exit code) when the
+// caller should stop: --help, or a usage error.
+func (c *cli) parseArgs(fs *flag.FlagSet, usage string, args []string) (name string, rest []string, dashdash bool, code int, done bool) {
+	fail := func(err error) (string, []string, bool, int, bool) {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(c.stdout, usage)
+			fs.SetOutput(c.stdout)
+			fs.PrintDefaults()
+			return "", nil, false, exitOK, true
+		}
+		fmt.Fprintf(c.stderr, "Run \"%s --help\" for usage.\n", fs.Name())
+		return "", nil, false, exitUsage, true
+	}
+	if err := fs.Parse(args); err != nil {
+		return fail(err)
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintf(c.stderr, "%s: missing lock NAME\n", fs.Name())
+		return fail(errors.New("missing name"))
+	}
+	name = fs.Arg(0)
+	after := fs.Args()[1:]
+	if err := fs.Parse(after); err != nil {
+		return fail(err)
+	}
+	rest = fs.Args()
+	if i := len(after) - len(rest); i > 0 && after[i-1] == "--" {
+		dashdash = true
+	}
+	return name, rest, dashdash, exitOK, false
+}
+
+var usages = map[string]string{
+	"acquire": `usage: candado acquire [flags] NAME [flags]
+
+Takes lock NAME and prints the lease as one JSON object:
+  {"id":"NAME","state":1,"owner":"...","fence":N,"ttl_ms":N}
+Nothing keeps the lease alive: run "candado heartbeat" within the TTL, or use
+"candado lock" instead. Without --owner (or CANDADO_OWNER) a random owner is
+minted; keep it, release and heartbeat need it. If the lock is held (after
+--wait) it exits 73 and prints the current lease, without its owner.
+
+Flags:
+`,
+	"release": `usage: candado release [flags] NAME [flags]
+
+Gives lock NAME back on behalf of --owner (or CANDADO_OWNER) and prints the
+server's answer as one JSON object. Exits 74 if the lease is not this owner's.
+
+Flags:
+`,
+	"heartbeat": `usage: candado heartbeat [flags] NAME [flags]
+
+Extends the lease of --owner (or CANDADO_OWNER) on lock NAME to --ttl from now
+and prints it as one JSON object. Exits 74 if the lease is not this owner's
+(an expired lease is never revived).
+
+Flags:
+`,
+	"status": `usage: candado status [flags] NAME [flags]
+
+Prints the state of lock NAME as one JSON object, never its owner:
+  {"id":"NAME","state":0|1,"fence":N,"ttl_ms":N}
+state is 1 while held; fence is the current or last known fence.
+
+Flags:
+`,
+}
+
+// simple runs acquire, release, heartbeat or status.
+func (c *cli) simple(cmd string, args []string) int {
+	fs := c.newFlagSet(cmd)
+	o := c.commonFlags(fs)
+	var ttl, wait time.Duration
+	var owner string
+	if cmd != "status" {
+		fs.StringVar(&owner, "owner", "", "owner `token` of the lease (default $CANDADO_OWNER)")
+	}
+	if cmd == "acquire" || cmd == "heartbeat" {
+		fs.DurationVar(&ttl, "ttl", 0, "lease length (default: the server's, 30s unless configured)")
+	}
+	if cmd == "acquire" {
+		fs.DurationVar(&wait, "wait", 0, "how long to wait for a held lock (default: try once)")
+	}
+	name, rest, _, code, done := c.parseArgs(fs, usages[cmd], args)
+	if done {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(c.stderr, "%s: unexpected arguments %q\nRun \"%s --help\" for usage.\n", fs.Name(), rest, fs.Name())
+		return exitUsage
+	}
+	if owner == "" {
+		owner = c.getenv("CANDADO_OWNER")
+	}
+	if (cmd == "release" || cmd == "heartbeat") && owner == "" {
+		fmt.Fprintf(c.stderr, "%s: --owner (or CANDADO_OWNER) is required\n", fs.Name())
+		return exitUsage
+	}
+	if ttl < 0 || wait < 0 {
+		fmt.Fprintf(c.stderr, "%s: --ttl and --wait must not be negative\n", fs.Name())
+		return exitUsage
+	}
+	cl, err := o.client(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "%s: %v\n", fs.Name(), err)
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait+o.timeout)
+	defer cancel()
+
+	var st client.Status
+	switch cmd {
+	case "acquire":
+		var l *client.Lease
+		l, err = cl.Acquire(ctx, name, &client.AcquireOptions{TTL: ttl, Wait: wait, Owner: owner})
+		if err == nil {
+			st = client.Status{ID: l.ID(), Held: true, Owner: l.Owner(), Fence: l.Fence(), TTL: l.TTL()}
+		}
+	case "release":
+		st, err = cl.Release(ctx, name, owner)
+		if err == nil && st.Owner == "" {
+			st.Owner = owner
+		}
+	case "heartbeat":
+		st, err = cl.Heartbeat(ctx, name, owner, ttl)
+	case "status":
+		st, err = cl.Inspect(ctx, name)
+	}
+	if err != nil {
+		var ae *client.APIError
+		if errors.As(err, &ae) && ae.Lock != nil && ae.Lock.ID != "" {
+			c.printJSON(*ae.Lock) // e.g. the current lease when held
+		}
+		fmt.Fprintf(c.stderr, "%s %s: %v\n", fs.Name(), name, err)
+		return exitCode(err)
+	}
+	if st.ID == "" {
+		st.ID = name
+	}
+	c.printJSON(st)
+	return exitOK
+}
+
+// wireStatus is the envelope's data as the server sends it.
+type wireStatus struct {
+	ID    string `json:"id"`
+	State int    `json:"state"`
+	Owner string `json:"owner,omitempty"`
+	Fence int64  `json:"fence"`
+	TTLms int64  `json:"ttl_ms"`
+}
+
+func (c *cli) printJSON(st client.Status) {
+	w := wireStatus{ID: st.ID, Owner: st.Owner, Fence: st.Fence, TTLms: st.TTL.Milliseconds()}
+	if st.Held {
+		w.State = 1
+	}
+	b, _ := json.Marshal(w)
+	fmt.Fprintf(c.stdout, "%s\n", b)
+}
+
+// exitCode maps a client error to the documented exit code.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, client.ErrHeld):
+		return exitHeld
+	case errors.Is(err, client.ErrNotHeld):
+		return exitNotHeld
+	case errors.Is(err, client.ErrUnauthorized):
+		return exitNoPerm
+	case errors.Is(err, client.ErrBadRequest):
+		return exitUsage
+	case errors.Is(err, client.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return exitUnavailable
+	default:
+		return exitFailure
+	}
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"handler/function/client"
+)
+
+const lockUsage = `usage: candado lock [flags] NAME [flags] -- COMMAND [ARGS...]
+
+Takes lock NAME (waiting up to --wait), runs COMMAND while holding it, keeps
+the lease alive with heartbeats every TTL/3, and releases it when COMMAND
+ends. COMMAND's exit code is passed through (128+N if signal N killed it).
+
+COMMAND's environment gets:
+  CANDADO_LOCK    the lock NAME
+  CANDADO_FENCE   the lease's fence; hand it to the resources you write, so
+                  they can reject a writer that lost the lock (a smaller fence)
+  CANDADO_OWNER   the lease's owner token (secret: it can release the lease)
+  CANDADO_SERVER  the server URL
+
+SIGINT, SIGTERM and SIGHUP sent to candado are forwarded to COMMAND, which
+stays in candado's process group (so a terminal's Ctrl-C reaches it directly
+as well). If the lease is lost while COMMAND runs (a heartbeat is refused, or
+the server cannot confirm the lease within its TTL), COMMAND gets SIGTERM,
+then SIGKILL after --grace, and candado exits 75.
+
+Exit codes of its own: 64 usage, 69 server unavailable until --wait plus
+--timeout ran out, 73 still held by another owner after --wait, 75 lease lost
+while COMMAND ran, 77 unauthorized, 126 COMMAND not executable, 127 COMMAND not
+found.
+
+Flags:
+`
+
+// forwarded are the signals lock passes on to its command.
+var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
+// lock runs "candado lock".
+func (c *cli) lock(args []string) int {
+	fs := c.newFlagSet("lock")
+	o := c.commonFlags(fs)
+	ttl := fs.Duration("ttl", 0, "lease length (default: the server's, 30s unless configured); heartbeats renew it every TTL/3")
+	wait := fs.Duration("wait", 0, "how long to wait for a held lock (default: try once)")
+	grace := fs.Duration("grace", 5*time.Second, "after a lost lease, how long COMMAND has between SIGTERM and SIGKILL")
+	name, command, _, code, done := c.parseArgs(fs, lockUsage, args)
+	if done {
+		return code
+	}
+	if len(command) == 0 {
+		fmt.Fprintf(c.stderr, "candado lock: missing COMMAND\nRun \"candado lock --help\" for usage.\n")
+		return exitUsage
+	}
+	if *ttl < 0 || *wait < 0 || *grace < 0 {
+		fmt.Fprintf(c.stderr, "candado lock: --ttl, --wait and --grace must not be negative\n")
+		return exitUsage
+	}
+	cl, err := o.client(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "candado lock: %v\n", err)
+		return exitUsage
+	}
+
+	// From here on the forwarded signals are ours to handle, also while we
+	// wait for the lock.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	lease, code := c.acquireForLock(cl, name, *ttl, *wait, o.timeout, sigs)
+	if lease == nil {
+		return code
+	}
+
+	cmd := exec.Command(command[0], command[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.stdout, c.stderr
+	cmd.Env = append(os.Environ(),
+		"CANDADO_LOCK="+name,
+		"CANDADO_FENCE="+strconv.FormatInt(lease.Fence(), 10),
+		"CANDADO_OWNER="+lease.Owner(),
+		"CANDADO_SERVER="+o.server,
+	)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(c.stderr, "candado lock: %v\n", err)
+		c.releaseLock(lease, o.timeout)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return exitNotFound
+		}
+		return exitCannotExec
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	lost := lease.Done()
+	var kill <-chan time.Time
+	var leaseErr error
+	for {
+		select {
+		case sig := <-sigs:
+			_ = cmd.Process.Signal(sig)
+			continue
+		case <-lost:
+			lost = nil
+			leaseErr = lease.Err()
+			fmt.Fprintf(c.stderr, "candado lock %s: lease lost (%v); stopping the command (SIGTERM, SIGKILL after %v)\n", name, leaseErr, *grace)
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			t := time.NewTimer(*grace)
+			defer t.Stop()
+			kill = t.C
+			continue
+		case <-kill:
+			kill = nil
+			_ = cmd.Process.Kill()
+			continue
+		case err = <-exited:
+		}
+		break
+	}
+
+	code = commandExitCode(err)
+	if leaseErr != nil {
+		return exitLeaseLost
+	}
+	if err := c.releaseLock(lease, o.timeout); errors.Is(err, client.ErrNotHeld) {
+		// The lease ended before the command did: it may have run without it.
+		fmt.Fprintf(c.stderr, "candado lock %s: the lease was lost before the command ended (command exit code %d)\n", name, code)
+		return exitLeaseLost
+	}
+	return code
+}
+
+// acquireForLock takes the lease with automatic heartbeats. On failure, or a
+// forwarded signal while waiting, it returns a nil lease and the exit code.
+func (c *cli) acquireForLock(cl *client.Client, name string, ttl, wait, timeout time.Duration, sigs <-chan os.Signal) (*client.Lease, int) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait+timeout)
+	defer cancel()
+	type result struct {
+		lease *client.Lease
+		err   error
+	}
+	res := make(chan result, 1)
+	go func() {
+		l, err := cl.Acquire(ctx, name, &client.AcquireOptions{TTL: ttl, Wait: wait, AutoHeartbeat: true})
+		res <- result{l, err}
+	}()
+	select {
+	case r := <-res:
+		if r.err != nil {
+			fmt.Fprintf(c.stderr, "candado lock %s: %v\n", name, r.err)
+			return nil, exitCode(r.err)
+		}
+		return r.lease, exitOK
+	case sig := <-sigs:
+		cancel()
+		if r := <-res; r.err == nil {
+			c.releaseLock(r.lease, timeout)
+		}
+		fmt.Fprintf(c.stderr, "candado lock %s: interrupted by %v while acquiring\n", name, sig)
+		return nil, 128 + int(sig.(syscall.Signal))
+	}
+}
+
+// releaseLock gives the lease back, reporting failures other than not_held
+// (which the caller interprets) on stderr.
+func (c *cli) releaseLock(l *client.Lease, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := l.Release(ctx)
+	if err != nil && !errors.Is(err, client.ErrNotHeld) {
+		fmt.Fprintf(c.stderr, "candado lock %s: release: %v (the lease expires at its TTL)\n", l.ID(), err)
+	}
+	return err
+}
+
+// commandExitCode turns the result of cmd.Wait into a shell-style exit code.
+func commandExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return exitFailure
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ee.ExitCode()
+}
