@@ -50,8 +50,9 @@ fuzz:
 		done; \
 	done
 
-bench:
+bench: ensure-redis
 	$(GO) run ./cmd/candado-bench $(BENCHFLAGS)
+	$(GO) run ./cmd/candado-coldstart
 
 # Placeholder for the long runs (soak, long fuzzing); for now the same as test.
 verify:

@@ -8,63 +8,42 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"handler/function/function/api"
 	"handler/function/function/httpapi"
 	"handler/function/function/lock"
+	"handler/function/function/promtext"
 )
 
 // metrics are the service's Prometheus series, in a registry of its own so
 // that several Services can live in one process (tests).
 type metrics struct {
-	registry    *prometheus.Registry
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	acquires    *prometheus.CounterVec
-	waits       *prometheus.CounterVec
-	waitTime    prometheus.Histogram
-	handoffs    prometheus.Counter
-	backendErrs *prometheus.CounterVec
+	registry    *promtext.Registry
+	requests    *promtext.Vec[promtext.Counter]
+	latency     *promtext.Vec[promtext.Histogram]
+	acquires    *promtext.Vec[promtext.Counter]
+	waits       *promtext.Vec[promtext.Counter]
+	waitTime    *promtext.Histogram
+	handoffs    *promtext.Counter
+	backendErrs *promtext.Vec[promtext.Counter]
 }
 
 func newMetrics() *metrics {
-	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "candado_http_requests_total", Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "candado_http_request_duration_seconds", Help: "HTTP request latency by route, waits included.",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60},
-		}, []string{"route"}),
-		acquires: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "candado_acquires_total", Help: "Acquire outcomes: granted, held, invalid or error.",
-		}, []string{"result"}),
-		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "candado_waits_total", Help: "Acquires that waited for a held lock, by outcome.",
-		}, []string{"result"}),
-		waitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "candado_wait_duration_seconds", Help: "Time acquires spent waiting for a held lock.",
-			Buckets: prometheus.ExponentialBuckets(.001, 4, 10),
-		}),
-		handoffs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "candado_handoffs_total", Help: "Acquires granted to a waiter woken by a release or expiry.",
-		}),
-		backendErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "candado_backend_errors_total", Help: "Lock operations the backend did not answer, by operation.",
-		}, []string{"op"}),
+	r := promtext.NewRegistry()
+	return &metrics{
+		registry: r,
+		requests: r.NewCounterVec("candado_http_requests_total", "HTTP requests by route and status code.", "route", "code"),
+		latency: r.NewHistogramVec("candado_http_request_duration_seconds", "HTTP request latency by route, waits included.",
+			[]float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60}, "route"),
+		acquires: r.NewCounterVec("candado_acquires_total", "Acquire outcomes: granted, held, invalid or error.", "result"),
+		waits:    r.NewCounterVec("candado_waits_total", "Acquires that waited for a held lock, by outcome.", "result"),
+		waitTime: r.NewHistogram("candado_wait_duration_seconds", "Time acquires spent waiting for a held lock.",
+			promtext.ExponentialBuckets(.001, 4, 10)),
+		handoffs:    r.NewCounter("candado_handoffs_total", "Acquires granted to a waiter woken by a release or expiry."),
+		backendErrs: r.NewCounterVec("candado_backend_errors_total", "Lock operations the backend did not answer, by operation.", "op"),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.acquires, m.waits, m.waitTime, m.handoffs, m.backendErrs,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
 }
 
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
-}
+func (m *metrics) handler() http.Handler { return m.registry }
 
 // instrument counts requests and their latency by route and status code.
 func (m *metrics) instrument(next http.Handler, route func(*http.Request) string) http.Handler {

@@ -307,8 +307,8 @@ func TestMetrics(t *testing.T) {
 	call(t, srv, "GET", "/acquire/m", "").want(t, 409, "held")
 	text := call(t, srv, "GET", "/metrics", "").Env.Error
 	for _, want := range []string{
-		`candado_http_requests_total{code="200",route="acquire"} 1`,
-		`candado_http_requests_total{code="409",route="acquire"} 1`,
+		`candado_http_requests_total{route="acquire",code="200"} 1`,
+		`candado_http_requests_total{route="acquire",code="409"} 1`,
 		`candado_acquires_total{result="granted"} 1`,
 		`candado_acquires_total{result="held"} 1`,
 		`candado_http_request_duration_seconds_bucket{route="acquire"`,

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,9 +46,10 @@ type RedisOptions struct {
 // Cluster: every key of a lock shares one hash slot). Each operation is one
 // Lua script, one round trip.
 type RedisStore struct {
-	rdb  redis.UniversalClient
-	opts RedisOptions
-	hub  *hub
+	rdb     redis.UniversalClient
+	opts    RedisOptions
+	hub     *hub
+	evalled atomic.Bool // a script went by EVAL once; EVALSHA from then on
 }
 
 // NewRedisStore returns a store on rdb. It does no I/O.
@@ -157,7 +159,16 @@ func (s *RedisStore) run(ctx context.Context, script *redis.Script, id string, k
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	l := Lease{ID: id}
-	res, err := script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	var res []int64
+	var err error
+	if s.evalled.Load() {
+		res, err = script.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	} else {
+		// The process's first call sends the script itself: on a cold start
+		// that saves the EVALSHA round trip that would answer NOSCRIPT.
+		res, err = script.Eval(ctx, s.rdb, keys, args...).Int64Slice()
+		s.evalled.Store(err == nil)
+	}
 	if err != nil {
 		return l, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
