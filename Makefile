@@ -52,7 +52,7 @@ fuzz:
 
 bench: ensure-redis
 	$(GO) run ./cmd/candado-bench $(BENCHFLAGS)
-	$(GO) run ./cmd/candado-coldstart
+	$(GO) run ./cmd/candado-bench coldstart
 
 # Placeholder for the long runs (soak, long fuzzing); for now the same as test.
 verify:

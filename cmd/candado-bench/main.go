@@ -5,8 +5,10 @@
 // server answering the same routes with a fixed body of the same size (the
 // HTTP floor of this machine). It also measures the handoff latency from a
 // holder's release to a waiter's grant, and the binary's size and idle RSS.
+// "coldstart" measures start-up against a hello-world server instead.
 //
 //	go run ./cmd/candado-bench [-d 3s] [-c 8,32]
+//	go run ./cmd/candado-bench coldstart [-n 20]
 package main
 
 import (
@@ -34,6 +36,16 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "coldstart" {
+		fs := flag.NewFlagSet("coldstart", flag.ExitOnError)
+		n := fs.Int("n", 20, "runs per binary")
+		fs.Parse(os.Args[2:])
+		if err := coldstart(*n); err != nil {
+			fmt.Fprintln(os.Stderr, "candado-bench coldstart:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	dur := flag.Duration("d", 3*time.Second, "duration of each load run")
 	conc := flag.String("c", "8,32", "comma-separated client counts")
 	handoffs := flag.Int("handoffs", 200, "handoffs to time")
@@ -270,11 +282,8 @@ func handoff(base string, n int) ([]time.Duration, error) {
 // size and its RSS once it has served one acquire.
 func binaryFigures(dir, redisAddr string) (int64, int64, error) {
 	bin := filepath.Join(dir, "candado")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/candado")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return 0, 0, fmt.Errorf("build: %w", err)
+	if err := buildStatic(bin, "./cmd/candado", ""); err != nil {
+		return 0, 0, err
 	}
 	fi, err := os.Stat(bin)
 	if err != nil {

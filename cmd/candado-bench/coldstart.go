@@ -1,14 +1,11 @@
-// Command candado-coldstart measures Candado's cold start against a minimal
-// net/http hello-world built with the same flags in the same run: exec →
-// listening, exec → first successful answer (for Candado, a granted acquire
-// on a redis-server that is already up), binary size and RSS after start.
-//
-//	go run ./cmd/candado-coldstart [-n 20]
 package main
 
+// Cold start: exec → listening, exec → first answer (for Candado, a granted
+// acquire on a redis-server that is already up), binary size and RSS after
+// start, against a minimal net/http hello-world built with the same flags in
+// the same run.
+
 import (
-	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -18,10 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 const helloWorld = `package main
@@ -37,16 +31,8 @@ func main() {
 }
 `
 
-func main() {
-	n := flag.Int("n", 20, "runs per binary")
-	flag.Parse()
-	if err := run(*n); err != nil {
-		fmt.Fprintln(os.Stderr, "candado-coldstart:", err)
-		os.Exit(1)
-	}
-}
-
-func run(n int) error {
+// coldstart measures n interleaved cold starts of each binary.
+func coldstart(n int) error {
 	dir, err := os.MkdirTemp("", "candado-coldstart")
 	if err != nil {
 		return err
@@ -59,7 +45,7 @@ func run(n int) error {
 	defer stopRedis()
 
 	candado := filepath.Join(dir, "candado")
-	if err := build(candado, "./cmd/candado", ""); err != nil {
+	if err := buildStatic(candado, "./cmd/candado", ""); err != nil {
 		return err
 	}
 	helloDir := filepath.Join(dir, "hello")
@@ -73,7 +59,7 @@ func run(n int) error {
 		return err
 	}
 	hello := filepath.Join(dir, "hello-world")
-	if err := build(hello, ".", helloDir); err != nil {
+	if err := buildStatic(hello, ".", helloDir); err != nil {
 		return err
 	}
 
@@ -184,7 +170,8 @@ func measure(bin string, env []string, path string) (sample, error) {
 	return s, err
 }
 
-func build(out, pkg, dir string) error {
+// buildStatic builds pkg as the Dockerfile does.
+func buildStatic(out, pkg, dir string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -192,50 +179,4 @@ func build(out, pkg, dir string) error {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return nil
-}
-
-func rssOf(pid int) (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func startRedis(dir string) (string, func(), error) {
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("redis-server (make test installs it): %w", err)
-	}
-	stop := func() { cmd.Process.Kill(); cmd.Wait() }
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	for deadline := time.Now().Add(5 * time.Second); rdb.Ping(context.Background()).Err() != nil; {
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("redis-server on %s did not answer", addr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return addr, stop, nil
 }
