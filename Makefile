@@ -54,6 +54,10 @@ bench: ensure-redis
 	$(GO) run ./cmd/candado-bench $(BENCHFLAGS)
 	$(GO) run ./cmd/candado-bench coldstart
 
-# Placeholder for the long runs (soak, long fuzzing); for now the same as test.
-verify:
-	$(MAKE) test
+# The long safety runs: every history-checker scenario (faults included) with
+# 10,000 checked operations, the deliberately broken locks that must be caught,
+# a 2-minute soak, and a longer fuzz run. Minutes, not CI's budget.
+verify: ensure-redis
+	$(GO) run ./cmd/candado-verify all -ops 10000
+	$(GO) run ./cmd/candado-verify soak -duration 2m
+	$(MAKE) fuzz FUZZTIME=30s

@@ -125,6 +125,9 @@ func Merge(a, b Params) (Params, error) {
 	}
 	equal := func(x, y string) bool { return x == y }
 	sameDuration := func(x, y string) bool {
+		if x == y {
+			return true // and if both are bad, Resolve says why
+		}
 		dx, ex := ParseDuration(x)
 		dy, ey := ParseDuration(y)
 		return ex == nil && ey == nil && dx == dy

@@ -1,0 +1,384 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"handler/function/check/faultproxy"
+	"handler/function/function"
+	"handler/function/function/api"
+	"handler/function/function/httpapi"
+	"handler/function/function/lock"
+)
+
+// Env is what a scenario needs of its runner (a test, or cmd/candado-verify).
+type Env struct {
+	// NewRedis starts a private redis-server, stopped when the run ends.
+	NewRedis func() Redis
+	// TempDir returns a fresh directory removed when the run ends.
+	TempDir func() string
+	// Cleanup registers f to run when the run ends (last in, first out).
+	Cleanup func(f func())
+	// Logf logs progress.
+	Logf func(format string, args ...any)
+	// Candado returns the path of a built cmd/candado (built once per run).
+	Candado func() (string, error)
+}
+
+// Options size a scenario run.
+type Options struct {
+	Ops     int           // operations to record
+	Max     time.Duration // cap on the load's length
+	Clients int
+	Locks   int           // lock ids; 0 picks about one per 200 operations
+	Timeout time.Duration // cap on the porcupine check
+	Seed    uint64
+}
+
+// Report is a scenario's outcome.
+type Report struct {
+	Scenario string
+	Verdict  Verdict
+	Faults   int
+	Counter  CounterReport
+	Stats    Stats
+	Took     time.Duration
+}
+
+// Violations counts broken guarantees: a history that is not linearizable,
+// lost or doubled increments of the fenced counter, and answers that fit no
+// rule of the contract.
+func (r Report) Violations() int {
+	return r.Verdict.Violations() + r.Counter.Mismatched + int(r.Stats.BadAnswers)
+}
+
+// Line is the report as one line: scenario, operations checked, faults
+// injected, violations, and the figures behind them.
+func (r Report) Line() string {
+	s := fmt.Sprintf("%-14s ops=%-6d faults=%-4d violations=%d  [check=%s unknown=%d counter=%d/%d stale=%d pauses=%d bad=%d took=%s check-time=%s]",
+		r.Scenario, r.Verdict.Ops, r.Faults, r.Violations(), r.Verdict.Result, r.Verdict.Unknown,
+		r.Counter.Accepted, r.Counter.Total, r.Counter.Stale, r.Stats.Pauses, r.Stats.BadAnswers,
+		r.Took.Round(100*time.Millisecond), r.Verdict.Took.Round(time.Millisecond))
+	if r.Verdict.Visualization != "" {
+		s += "\n    visualization: " + r.Verdict.Visualization
+	}
+	if r.Stats.LastBad != "" {
+		s += "\n    last bad answer: " + r.Stats.LastBad
+	}
+	return s
+}
+
+// Scenarios are the scenario names, in the order `all` runs them.
+var Scenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services"}
+
+// TTL is the lease length of every scenario: short, so holders paused past
+// it and Redis paused past it happen often.
+const TTL = 200 * time.Millisecond
+
+// Run a scenario by name. "broken" runs the baseline load against a lock
+// that grants a held lock; its history must be rejected.
+func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, error) {
+	if o.Clients == 0 {
+		o.Clients = 16
+	}
+	if o.Locks == 0 {
+		// About 200 operations per lock id: each id is one porcupine
+		// partition, and the operations of unknown outcome (which stay
+		// pending to the end of the history) make a partition's search
+		// grow fast with their number.
+		o.Locks = max(8, o.Ops/200)
+	}
+	if o.Max == 0 {
+		o.Max = 10 * time.Minute
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	start := time.Now()
+	load := Load{Clients: o.Clients, Locks: o.Locks, Ops: o.Ops, Max: o.Max, TTL: TTL,
+		MaxWait: 150 * time.Millisecond, PauseOneIn: 15, Seed: o.Seed}
+	rec, counter := NewRecorder(), NewCounter()
+	var targets []string
+	var fault func(stop <-chan struct{}) int // injects faults until stop, returns how many
+
+	switch name {
+	case "baseline":
+		r := env.NewRedis()
+		targets = []string{inProcess(env, r.URL())}
+	case "two-services":
+		r := env.NewRedis()
+		targets = []string{inProcess(env, r.URL()), inProcess(env, r.URL())}
+	case "broken":
+		r := env.NewRedis()
+		targets = []string{brokenService(env, r.URL(), BrokenGrant)}
+	case "broken-release":
+		r := env.NewRedis()
+		targets = []string{brokenService(env, r.URL(), BrokenRelease)}
+	case "redis-restart":
+		r := env.NewRedis()
+		targets = []string{inProcess(env, r.URL())}
+		fault = every(700*time.Millisecond, func() {
+			in := Input{Kind: Lose, Call: rec.Now()}
+			r.Kill()
+			in.Ret = rec.Now()
+			rec.Add(o.Clients, in, Output{Result: OK})
+			time.Sleep(500 * time.Millisecond) // past the backend timeout: callers get 503s
+			r.Restart()
+		})
+	case "redis-pause":
+		r := env.NewRedis()
+		targets = []string{inProcess(env, r.URL())}
+		fault = every(700*time.Millisecond, func() {
+			r.Pause()
+			time.Sleep(3 * TTL)
+			r.Resume()
+		})
+	case "proxy":
+		r := env.NewRedis()
+		p, err := faultproxy.Start(r.Addr())
+		if err != nil {
+			return Report{}, err
+		}
+		env.Cleanup(func() { p.Close() })
+		targets = []string{inProcess(env, "redis://"+p.Addr()+"/0")}
+		n := 0
+		fault = every(400*time.Millisecond, func() {
+			switch n % 3 {
+			case 0: // slow network: under and around the backend timeout
+				p.SetLatency(time.Duration(40+n%4*60) * time.Millisecond)
+				time.Sleep(400 * time.Millisecond)
+				p.SetLatency(0)
+			case 1: // connections reset
+				p.DropAll()
+			case 2: // partition that heals: bytes held back, then delivered
+				p.SetBlackhole(true)
+				time.Sleep(500 * time.Millisecond)
+				p.SetBlackhole(false)
+			}
+			n++
+		})
+	case "service-kill":
+		r := env.NewRedis()
+		bin, err := env.Candado()
+		if err != nil {
+			return Report{}, err
+		}
+		svc, err := startProcess(env, bin, r.URL())
+		if err != nil {
+			return Report{}, err
+		}
+		targets = []string{svc.base}
+		fault = every(700*time.Millisecond, func() {
+			if err := svc.restart(); err != nil {
+				env.Logf("service-kill: %v", err)
+			}
+		})
+	default:
+		return Report{}, fmt.Errorf("unknown scenario %q (have %v, broken, broken-release)", name, Scenarios)
+	}
+
+	stop := make(chan struct{})
+	faults := make(chan int, 1)
+	if fault != nil {
+		go func() { faults <- fault(stop) }()
+	} else {
+		faults <- 0
+	}
+	stats := Run(ctx, load, targets, rec, counter)
+	close(stop)
+	rep := Report{Scenario: name, Faults: <-faults, Stats: stats}
+	rep.Verdict = Check(name, rec.History(), o.Timeout)
+	rep.Counter = counter.Report()
+	rep.Took = time.Since(start)
+	return rep, nil
+}
+
+// every runs f every d until stop closes, and returns how often it ran.
+func every(d time.Duration, f func()) func(<-chan struct{}) int {
+	return func(stop <-chan struct{}) int {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				return n
+			case <-time.After(d):
+			}
+			f()
+			n++
+		}
+	}
+}
+
+// ServiceConfig is the configuration every in-process service uses.
+func ServiceConfig(redisURL string) function.Config {
+	return function.Config{RedisURL: redisURL, Port: 8080, KeyPrefix: "candado:", DefaultTTL: time.Second,
+		MaxTTL: time.Minute, MaxWait: 2 * time.Second, EventSource: "/candado", BackendTimeout: 300 * time.Millisecond}
+}
+
+// inProcess serves function.NewService on redisURL from an httptest server.
+func inProcess(env Env, redisURL string) string {
+	svc, err := function.NewService(ServiceConfig(redisURL), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		panic(err)
+	}
+	srv := httptest.NewServer(svc)
+	env.Cleanup(func() {
+		svc.Shutdown()
+		srv.Close()
+		_ = svc.Close()
+	})
+	return srv.URL
+}
+
+// Breakage names a deliberately broken lock.
+type Breakage int
+
+// The broken locks.
+const (
+	// BrokenGrant grants a held lock, reporting the holder's fence.
+	BrokenGrant Breakage = iota
+	// BrokenRelease reports a release by anyone as a success (and removes
+	// nothing).
+	BrokenRelease
+)
+
+// Broken wraps a correct api.Locks and breaks it.
+type Broken struct {
+	api.Locks
+	How Breakage
+}
+
+// Acquire ignores ErrHeld when broken so.
+func (b Broken) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Lease, error) {
+	l, err := b.Locks.Acquire(ctx, req)
+	if b.How == BrokenGrant && errors.Is(err, lock.ErrHeld) {
+		return lock.Lease{ID: req.ID, Held: true, Owner: req.Owner, Fence: l.Fence, TTL: req.TTL}, nil
+	}
+	return l, err
+}
+
+// Release ignores ErrNotHeld when broken so.
+func (b Broken) Release(ctx context.Context, id, owner string) (lock.Lease, error) {
+	l, err := b.Locks.Release(ctx, id, owner)
+	if b.How == BrokenRelease && errors.Is(err, lock.ErrNotHeld) {
+		return lock.Lease{ID: id, Owner: owner, Fence: max(l.Fence, 1)}, nil
+	}
+	return l, err
+}
+
+// brokenService serves a broken lock through httpapi.Handler.
+func brokenService(env Env, redisURL string, how Breakage) string {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		panic(err)
+	}
+	opt.ContextTimeoutEnabled = true
+	store := lock.NewRedisStore(redis.NewClient(opt), lock.RedisOptions{Timeout: 300 * time.Millisecond})
+	locker := lock.NewLocker(store, store)
+	h := &httpapi.Handler{Locks: Broken{Locks: locker, How: how},
+		Limits: api.Limits{DefaultTTL: time.Second, MaxTTL: time.Minute, MaxWait: 2 * time.Second}, Ready: store.Ping}
+	srv := httptest.NewServer(h)
+	env.Cleanup(func() {
+		locker.Shutdown()
+		srv.Close()
+		_ = store.Close()
+	})
+	return srv.URL
+}
+
+// BuildCandado builds cmd/candado into dir and returns the binary's path.
+func BuildCandado(dir string) (string, error) {
+	bin := filepath.Join(dir, "candado")
+	cmd := exec.Command("go", "build", "-o", bin, "handler/function/cmd/candado")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/candado: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// process is cmd/candado run as a child, killed with SIGKILL and restarted.
+type process struct {
+	bin, redisURL, logPath string
+	port                   int
+	base                   string
+	mu                     sync.Mutex
+	cmd                    *exec.Cmd
+	done                   chan struct{}
+}
+
+func startProcess(env Env, bin, redisURL string) (*process, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	p := &process{bin: bin, redisURL: redisURL, port: port, base: "http://127.0.0.1:" + strconv.Itoa(port),
+		logPath: filepath.Join(env.TempDir(), "candado.log")}
+	env.Cleanup(p.kill)
+	return p, p.start()
+}
+
+func (p *process) start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p.bin)
+	cmd.Env = append(os.Environ(), "CANDADO_REDIS_URL="+p.redisURL, "CANDADO_PORT="+strconv.Itoa(p.port),
+		"CANDADO_BACKEND_TIMEOUT=300ms", "CANDADO_MAX_WAIT=2s", "CANDADO_DEFAULT_TTL=1s", "PORT=")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	p.cmd, p.done = cmd, done
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("candado exited at start; log %s", p.logPath)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("candado did not answer /healthz; log %s", p.logPath)
+}
+
+func (p *process) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		_ = p.cmd.Process.Kill() // SIGKILL
+		<-p.done
+	}
+}
+
+func (p *process) restart() error {
+	p.kill()
+	time.Sleep(100 * time.Millisecond)
+	return p.start()
+}
