@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -46,10 +45,10 @@ type RedisOptions struct {
 // Cluster: every key of a lock shares one hash slot). Each operation is one
 // Lua script, one round trip.
 type RedisStore struct {
-	rdb     redis.UniversalClient
-	opts    RedisOptions
-	hub     *hub
-	evalled atomic.Bool // a script went by EVAL once; EVALSHA from then on
+	rdb  redis.UniversalClient
+	opts RedisOptions
+	hub  *hub
+	pipe *pipeliner
 }
 
 // NewRedisStore returns a store on rdb. It does no I/O.
@@ -63,7 +62,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	if opts.Tombstone <= 0 {
 		opts.Tombstone = 500 * time.Millisecond
 	}
-	s := &RedisStore{rdb: rdb, opts: opts}
+	s := &RedisStore{rdb: rdb, opts: opts, pipe: newPipeliner(rdb, opts.Timeout, 2)}
 	s.hub = newHub(func(ctx context.Context) *redis.PubSub {
 		if opts.Sharded {
 			return rdb.SSubscribe(ctx)
@@ -151,6 +150,7 @@ func (s *RedisStore) Subscribe(ctx context.Context, id string) (<-chan struct{},
 // Close ends the wake-up subscription and the connections.
 func (s *RedisStore) Close() error {
 	s.hub.close()
+	s.pipe.close()
 	return s.rdb.Close()
 }
 
@@ -159,16 +159,7 @@ func (s *RedisStore) run(ctx context.Context, script *redis.Script, id string, k
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	l := Lease{ID: id}
-	var res []int64
-	var err error
-	if s.evalled.Load() {
-		res, err = script.Run(ctx, s.rdb, keys, args...).Int64Slice()
-	} else {
-		// The process's first call sends the script itself: on a cold start
-		// that saves the EVALSHA round trip that would answer NOSCRIPT.
-		res, err = script.Eval(ctx, s.rdb, keys, args...).Int64Slice()
-		s.evalled.Store(err == nil)
-	}
+	res, err := s.pipe.do(ctx, script, keys, args)
 	if err != nil {
 		return l, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

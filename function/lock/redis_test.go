@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -221,5 +222,58 @@ func waitForSubscribers(t *testing.T, s *RedisStore, id string, n int64) {
 			t.Fatalf("subscribers of %s = %v (%v), want %d", id, got, err, n)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestPipelinedCalls runs many concurrent calls, which the store sends to
+// Redis in pipelines, across a SCRIPT FLUSH that makes EVALSHA fail.
+func TestPipelinedCalls(t *testing.T) {
+	l, s, _ := newMiniStore(t)
+	round := func(name string) {
+		var wg sync.WaitGroup
+		for i := 0; i < 64; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				id, owner := fmt.Sprintf("%s-%d", name, i), fmt.Sprintf("o%d", i)
+				a, err := acquire(t, l, id, owner, time.Second)
+				if err != nil || a.Owner != owner || a.Fence <= 0 {
+					t.Errorf("%s: acquire = %+v, %v", id, a, err)
+					return
+				}
+				if _, err := acquire(t, l, id, "other", time.Second); !errors.Is(err, ErrHeld) {
+					t.Errorf("%s: second owner: %v", id, err)
+				}
+				if r, err := s.Release(context.Background(), id, owner); err != nil || r.Fence != a.Fence {
+					t.Errorf("%s: release = %+v, %v", id, r, err)
+				}
+			}(i)
+		}
+		wg.Wait()
+	}
+	round("warm")
+	if err := s.rdb.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	round("flushed")
+}
+
+func TestCloseAnswersQueuedCalls(t *testing.T) {
+	l, s, _ := newMiniStore(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, err := acquire(t, l, fmt.Sprintf("c%d", i), "o", time.Second)
+			if err != nil && !errors.Is(err, ErrUnavailable) {
+				t.Errorf("call during Close: %v, want success or ErrUnavailable", err)
+			}
+		}(i)
+	}
+	s.Close()
+	wg.Wait()
+	if _, err := acquire(t, l, "after", "o", time.Second); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("call after Close: %v", err)
 	}
 }
