@@ -127,6 +127,7 @@ type hub struct {
 }
 
 type topic struct {
+	channel string
 	waiters map[chan struct{}]struct{}
 	ready   chan struct{} // closed when Redis confirmed the subscription
 	isReady bool
@@ -152,11 +153,11 @@ func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, f
 	if h.ps == nil && !h.sharded {
 		h.ps = h.newPubSub(context.Background())
 		h.exited = make(chan struct{})
-		go h.receive(h.ps)
+		go h.receive(h.ps, h.exited, nil)
 	}
 	t, exists := h.topics[channel]
 	if !exists {
-		t = &topic{waiters: map[chan struct{}]struct{}{}, ready: make(chan struct{})}
+		t = &topic{channel: channel, waiters: map[chan struct{}]struct{}{}, ready: make(chan struct{})}
 		if h.sharded {
 			// newPubSub does no I/O: the connection is dialled by SSubscribe
 			// below, to the node that owns the channel's slot.
@@ -177,7 +178,7 @@ func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, f
 			// The channel is recorded before the receiver starts, so every
 			// (re)connection is routed by its slot.
 			err = t.ps.SSubscribe(ctx, channel)
-			go h.receiveTopic(channel, t)
+			go h.receive(t.ps, t.exited, t)
 		} else {
 			err = ps.Subscribe(ctx, channel)
 		}
@@ -240,58 +241,17 @@ func (h *hub) unsubscribeLocked(channel string) {
 	}
 }
 
-// receive dispatches confirmations and releases until the hub closes.
-func (h *hub) receive(ps *redis.PubSub) {
-	defer close(h.exited)
+// receive reads ps until it is closed and dispatches its confirmations and
+// releases. own is nil for the shared connection, or the one sharded topic
+// that owns ps: its confirmations then count for that topic only, never for
+// a later topic of the same channel on another connection.
+func (h *hub) receive(ps *redis.PubSub, exited chan struct{}, own *topic) {
+	defer close(exited)
 	for {
 		msg, err := ps.Receive(context.Background())
 		if err != nil {
-			select {
-			case <-h.done:
-				return
-			case <-time.After(50 * time.Millisecond): // reconnects on the next Receive
-			}
-			continue
-		}
-		h.mu.Lock()
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" && m.Kind != "ssubscribe" {
-				break
-			}
-			t := h.topics[m.Channel]
-			if t == nil {
-				break
-			}
-			if t.isReady {
-				// A resubscription after a reconnect: a release may have been
-				// missed meanwhile, so every waiter tries again.
-				wakeAll(t)
-				break
-			}
-			t.isReady = true
-			close(t.ready)
-			if len(t.waiters) == 0 {
-				h.unsubscribeLocked(m.Channel)
-			}
-		case *redis.Message:
-			if t := h.topics[m.Channel]; t != nil {
-				wakeAll(t)
-			}
-		}
-		h.mu.Unlock()
-	}
-}
-
-// receiveTopic is receive for the own connection of one sharded topic; it
-// ends when the connection is closed.
-func (h *hub) receiveTopic(channel string, t *topic) {
-	defer close(t.exited)
-	for {
-		msg, err := t.ps.Receive(context.Background())
-		if err != nil {
 			h.mu.Lock()
-			gone := h.closed || h.topics[channel] != t
+			gone := h.closed || (own != nil && h.topics[own.channel] != own)
 			h.mu.Unlock()
 			if gone {
 				return
@@ -306,17 +266,23 @@ func (h *hub) receiveTopic(channel string, t *topic) {
 		h.mu.Lock()
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind != "ssubscribe" || m.Channel != channel {
+			t := h.topics[m.Channel]
+			if (m.Kind != "subscribe" && m.Kind != "ssubscribe") || t == nil || (own != nil && t != own) {
 				break
 			}
 			if t.isReady {
-				wakeAll(t) // resubscribed after a reconnect: a release may have been missed
+				// A resubscription after a reconnect: a release may have been
+				// missed meanwhile, so every waiter tries again.
+				wakeAll(t)
 				break
 			}
 			t.isReady = true
 			close(t.ready)
+			if len(t.waiters) == 0 && own == nil {
+				h.unsubscribeLocked(m.Channel)
+			}
 		case *redis.Message:
-			if m.Channel == channel {
+			if t := h.topics[m.Channel]; t != nil && (own == nil || t == own) {
 				wakeAll(t)
 			}
 		}
