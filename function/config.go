@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +41,10 @@ type Config struct {
 	AuthToken string `envconfig:"AUTH_TOKEN"`
 	// EventSource is the CloudEvents source of reply events.
 	EventSource string `envconfig:"EVENT_SOURCE" default:"/candado"`
+	// EventSink, when set, is an http:// or https:// URL to which the service
+	// POSTs dev.candado.lock.acquired and released notifications as
+	// CloudEvents, fire and forget (see events.Sink); empty sends none.
+	EventSink string `envconfig:"EVENT_SINK"`
 	// BackendTimeout bounds each Redis round trip, so a dead backend is a fast 503.
 	BackendTimeout time.Duration `envconfig:"BACKEND_TIMEOUT" default:"500ms"`
 }
@@ -162,6 +167,12 @@ func (c Config) Validate() error {
 	}
 	if c.BackendTimeout < time.Millisecond {
 		bad("BACKEND_TIMEOUT", "must be at least 1ms, got %s", c.BackendTimeout)
+	}
+	if c.EventSink != "" {
+		// The value is not echoed: it may carry credentials.
+		if u, err := url.Parse(c.EventSink); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("EVENT_SINK", "must be an absolute http:// or https:// URL")
+		}
 	}
 	return errors.Join(errs...)
 }

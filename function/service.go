@@ -30,6 +30,7 @@ type Service struct {
 	store   lock.Store
 	locker  *lock.Locker
 	local   *localRedis
+	sink    *events.Sink
 	handler http.Handler
 }
 
@@ -66,6 +67,10 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 
 	m := newMetrics()
 	var locks api.Locks = observed{Locks: s.locker, m: m, log: log}
+	if cfg.EventSink != "" {
+		s.sink = events.NewSink(cfg.EventSink, cfg.EventSource, log)
+		locks = s.sink.Wrap(locks)
+	}
 	limits := api.Limits{DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL, MaxWait: cfg.MaxWait}
 	httpHandler := &httpapi.Handler{Locks: locks, Limits: limits, Ready: s.Ready, Metrics: m.handler()}
 	// The auth token keys derived owners, so knowing an event's source and id
@@ -99,7 +104,8 @@ func (s *Service) Shutdown() {
 	s.locker.Shutdown()
 }
 
-// Close frees the connections (and the in-process Redis, if any).
+// Close frees the connections (and the in-process Redis, if any), then
+// gives the event sink, if any, up to 2s to send what is queued.
 func (s *Service) Close() error {
 	var err error
 	if s.locker != nil {
@@ -108,6 +114,13 @@ func (s *Service) Close() error {
 	}
 	if s.local != nil {
 		s.local.Close()
+	}
+	if s.sink != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if serr := s.sink.Close(ctx); serr != nil {
+			s.log.Warn("event sink not drained", "err", serr, "dropped", s.sink.Dropped())
+		}
+		cancel()
 	}
 	return err
 }
