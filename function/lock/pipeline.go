@@ -34,6 +34,7 @@ type pipeliner struct {
 const maxBatch = 64
 
 type scriptCall struct {
+	ctx    context.Context
 	script *redis.Script
 	keys   []string
 	args   []any
@@ -56,7 +57,7 @@ func (p *pipeliner) do(ctx context.Context, script *redis.Script, keys []string,
 			go p.work()
 		}
 	})
-	c := &scriptCall{script: script, keys: keys, args: args, done: make(chan struct{})}
+	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{})}
 	select {
 	case p.queue <- c:
 	case <-ctx.Done():
@@ -93,18 +94,32 @@ func (p *pipeliner) work() {
 				break fill
 			}
 		}
-		p.exec(batch)
+		// A call whose caller gave up while it queued is not sent: the
+		// caller was told it failed, and a late release or undo carried out
+		// behind its back could end a lease its owner has taken again since.
+		live := batch[:0]
+		for _, c := range batch {
+			if err := c.ctx.Err(); err != nil {
+				c.err = err
+				close(c.done)
+				continue
+			}
+			live = append(live, c)
+		}
+		if len(live) > 0 {
+			p.exec(live)
+		}
 	}
 }
 
-// exec sends batch, bounded by the timeout whatever its callers' contexts:
-// a caller that gave up does not cut short the others.
+// exec sends batch. A lone call runs under its caller's context; a batch
+// under the store's timeout, so a caller that gives up now does not cut
+// short the others.
 func (p *pipeliner) exec(batch []*scriptCall) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
-	defer cancel()
 	evalled := p.evalled.Load()
 	if len(batch) == 1 {
 		c := batch[0]
+		ctx := c.ctx
 		if evalled {
 			c.res, c.err = c.script.Run(ctx, p.rdb, c.keys, c.args...).Int64Slice()
 		} else {
@@ -114,6 +129,8 @@ func (p *pipeliner) exec(batch []*scriptCall) {
 		close(c.done)
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
 	cmds := make([]*redis.Cmd, len(batch))
 	_, _ = p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for i, c := range batch {

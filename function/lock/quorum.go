@@ -18,9 +18,12 @@ var (
 	quorumReadLua string
 	//go:embed quorum_acquire.lua
 	quorumAcquireLua string
+	//go:embed quorum_undo.lua
+	quorumUndoLua string
 
 	quorumReadScript    = redis.NewScript(quorumReadLua)
 	quorumAcquireScript = redis.NewScript(quorumAcquireLua)
+	quorumUndoScript    = redis.NewScript(quorumUndoLua)
 )
 
 // QuorumStore keeps leases on N independent Redis masters (N odd), in the
@@ -294,7 +297,7 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 		func(r reply) { // a grant that came too late to count is undone when the attempt failed
 			<-decided
 			if failed && !retry && r.err == nil && granted(r.res) {
-				q.undo(context.Background(), req.ID, req.Owner, []int{r.i})
+				q.undo(context.Background(), req.ID, req.Owner, proposal, []int{r.i})
 			}
 		})
 	validity := req.TTL - time.Since(start) - drift(req.TTL)
@@ -312,7 +315,7 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 				undo = append(undo, r.i)
 			}
 		}
-		q.undo(ctx, req.ID, req.Owner, undo)
+		q.undo(ctx, req.ID, req.Owner, proposal, undo)
 	}
 	heldByOther, _, _ := tally(grants, other)
 	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == -1 })
@@ -359,18 +362,25 @@ func (q *QuorumStore) awaitGrant(ctx context.Context, id, owner string, i int) {
 	}
 }
 
-// undo releases owner's grants on the masters idx after a failed attempt.
-func (q *QuorumStore) undo(ctx context.Context, id, owner string, idx []int) {
+// undo ends the grants that owner's failed attempt with fence made on the
+// masters idx. Only those grants: the undo may arrive after the owner's next
+// attempt was granted with another fence, and must leave that one alone.
+func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, idx []int) {
 	if len(idx) == 0 {
 		return
 	}
+	m0 := q.masters[0]
+	op := script(quorumUndoScript, 4, []string{m0.Key(id), m0.channel(id)},
+		owner, strconv.FormatInt(fence, 10), ms(q.opts.Tombstone), m0.publishCmd())
 	var wg sync.WaitGroup
 	for _, i := range idx {
 		wg.Add(1)
-		go func(m *RedisStore) {
+		go func(i int) {
 			defer wg.Done()
-			_, _ = m.Release(context.WithoutCancel(ctx), id, owner) // bounded by the store's timeout
-		}(q.masters[i])
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.opts.Timeout)
+			defer cancel()
+			_, _ = op(c, i, q.masters[i])
+		}(i)
 	}
 	wg.Wait()
 }

@@ -1,0 +1,14 @@
+-- Quorum mode: undo the grant an attempt of owner ARGV[1] made with fence
+-- ARGV[2] on KEYS[1], after that attempt failed to reach a majority. It
+-- touches only that grant: an undo that arrives late, after the same owner's
+-- next attempt was granted here with a new fence, must not end that lease.
+-- Leaves the same tombstone as a release (ARGV[3] ms), keeping the fence, and
+-- wakes waiters on KEYS[2] with ARGV[4]. Returns {undone, held, fence, pttl}.
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'fence')
+if cur[1] == ARGV[1] and cur[2] == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'owner', '', 'prev', '')
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call(ARGV[4], KEYS[2], 'released')
+  return {1, 0, tonumber(cur[2]), 0}
+end
+return {0, 0, tonumber(cur[2]) or 0, 0}
