@@ -176,12 +176,16 @@ func tuned(timeout time.Duration) *redis.Options {
 		ReadTimeout:           timeout,
 		WriteTimeout:          timeout,
 		PoolTimeout:           timeout,
-		MaxRetries:            1, // every script is idempotent, so one retry is safe
-		MinRetryBackoff:       5 * time.Millisecond,
-		MaxRetryBackoff:       50 * time.Millisecond,
-		MinIdleConns:          0, // no background dials at start-up
-		Protocol:              2, // no HELLO round trip on each new connection
-		DisableIdentity:       true,
+		// No transparent retries: a release that took effect before its
+		// answer was lost, retried after another owner took the lock, would
+		// answer not_held. The caller gets a 503 (outcome unknown) instead,
+		// and the client retries knowing that; the porcupine check caught it.
+		MaxRetries:      -1,
+		MinRetryBackoff: 5 * time.Millisecond,
+		MaxRetryBackoff: 50 * time.Millisecond,
+		MinIdleConns:    0, // no background dials at start-up
+		Protocol:        2, // no HELLO round trip on each new connection
+		DisableIdentity: true,
 	}
 }
 
