@@ -86,6 +86,38 @@ type Output struct {
 	Fence  int64
 }
 
+// AnyFence, as the fence of a refused acquire, asserts nothing about the
+// holder's fence: Relax puts it there to tell a wrong fence in a 409 from a
+// lease granted twice.
+const AnyFence = -1
+
+// Relax returns history with the fences of refused acquires replaced by
+// AnyFence.
+func Relax(history []porcupine.Operation) []porcupine.Operation {
+	h := make([]porcupine.Operation, len(history))
+	for i, op := range history {
+		if in, out := op.Input.(Input), op.Output.(Output); in.Kind == Acquire && out.Result == Refused {
+			op.Output = Output{Result: Refused, Fence: AnyFence}
+		}
+		h[i] = op
+	}
+	return h
+}
+
+// WithoutRefusedAcquires returns history without its refused acquires: what
+// is left checks mutual exclusion and fences of the leases granted, whatever
+// the 409s claimed.
+func WithoutRefusedAcquires(history []porcupine.Operation) []porcupine.Operation {
+	var h []porcupine.Operation
+	for _, op := range history {
+		if in, out := op.Input.(Input), op.Output.(Output); in.Kind == Acquire && out.Result == Refused {
+			continue
+		}
+		h = append(h, op)
+	}
+	return h
+}
+
 // Slack absorbs Redis' millisecond granularity around lease expiry: a lease
 // set at t with ttl ends somewhere in [t+ttl-Slack, t+ttl+Slack].
 const Slack = 5 * time.Millisecond
@@ -189,11 +221,12 @@ func step(s State, in Input, out Output) []State {
 				}
 			}
 		case Refused:
-			// Held by another owner at some moment of the op.
-			if held && s.Owner != in.Owner && canBeAlive && fenceOK(out.Fence) {
+			// Held by another owner at some moment of the op. AnyFence (only
+			// from Relax) asserts no fence.
+			if held && s.Owner != in.Owner && canBeAlive && (out.Fence == AnyFence || fenceOK(out.Fence)) {
 				n := s
 				n.Now = t0
-				if n.Fence == 0 {
+				if n.Fence == 0 && out.Fence != AnyFence {
 					n.Fence, n.MaxFence = out.Fence, max(s.MaxFence, out.Fence)
 				}
 				next = append(next, n)

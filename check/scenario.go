@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,6 +77,15 @@ func (r Report) Line() string {
 	if r.Verdict.Visualization != "" {
 		s += "\n    visualization: " + r.Verdict.Visualization
 	}
+	if r.Verdict.Transcript != "" {
+		s += "\n    transcript: " + r.Verdict.Transcript
+	}
+	if r.Verdict.Relaxed != "" {
+		s += "\n    ignoring the fences of 409s: " + string(r.Verdict.Relaxed)
+	}
+	if r.Verdict.Exclusive != "" {
+		s += "\n    without the refused acquires (mutual exclusion alone): " + string(r.Verdict.Exclusive)
+	}
 	if r.Stats.LastBad != "" {
 		s += "\n    last bad answer: " + r.Stats.LastBad
 	}
@@ -83,7 +93,7 @@ func (r Report) Line() string {
 }
 
 // Scenarios are the scenario names, in the order `all` runs them.
-var Scenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services"}
+var Scenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services", "quorum", "quorum5"}
 
 // TTL is the lease length of every scenario: short, so holders paused past
 // it and Redis paused past it happen often.
@@ -101,6 +111,11 @@ func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, 
 		// pending to the end of the history) make a partition's search
 		// grow fast with their number.
 		o.Locks = max(8, o.Ops/200)
+		if strings.HasPrefix(name, "quorum") {
+			// Contended quorum acquires answer 503 (ErrContended), so these
+			// histories carry more unknown outcomes: spread them thinner.
+			o.Locks = max(24, o.Ops/60)
+		}
 	}
 	if o.Max == 0 {
 		o.Max = 10 * time.Minute
@@ -187,6 +202,25 @@ func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, 
 				env.Logf("service-kill: %v", err)
 			}
 		})
+	case "quorum", "quorum5":
+		// Independent masters in quorum mode; a minority of them is killed
+		// (and restarted empty) or paused at a time. No Lose marker: losing
+		// a minority must lose no lease. quorum5 spreads its clients over
+		// two service instances.
+		n, down, services := 3, 1, 1
+		if name == "quorum5" {
+			n, down, services = 5, 2, 2
+		}
+		masters := make([]Redis, n)
+		urls := make([]string, n)
+		for i := range masters {
+			masters[i] = env.NewRedis()
+			urls[i] = masters[i].URL()
+		}
+		for range services {
+			targets = append(targets, inProcessConfig(env, QuorumConfig(urls)))
+		}
+		fault = every(700*time.Millisecond, quorumFaults(masters, down))
 	default:
 		return Report{}, fmt.Errorf("unknown scenario %q (have %v, broken, broken-release)", name, Scenarios)
 	}
@@ -223,6 +257,61 @@ func every(d time.Duration, f func()) func(<-chan struct{}) int {
 	}
 }
 
+// quorumFaults takes down `down` masters at a time (a minority), rotating
+// over them: killed and restarted empty, paused, or (when two go down) one
+// of each. A killed master stays down for QuorumDown, longer than any lease
+// the workload takes, so no lease it held is still live when it comes back
+// empty: restarting it sooner could let a second majority form, Redlock's
+// documented caveat, which is no fault of the service.
+func quorumFaults(masters []Redis, down int) func() {
+	n := 0
+	return func() {
+		var hit []Redis
+		for i := range down {
+			hit = append(hit, masters[(n*down+i)%len(masters)])
+		}
+		kill := make([]bool, len(hit))
+		for i := range hit {
+			switch n % 3 {
+			case 0:
+				kill[i] = true
+			case 1:
+				kill[i] = false
+			case 2:
+				kill[i] = i%2 == 0
+			}
+		}
+		for i, r := range hit {
+			if kill[i] {
+				r.Kill()
+			} else {
+				r.Pause()
+			}
+		}
+		time.Sleep(QuorumDown)
+		for i, r := range hit {
+			if kill[i] {
+				r.Restart()
+			} else {
+				r.Resume()
+			}
+		}
+		n++
+	}
+}
+
+// QuorumDown is how long the quorum scenarios keep a master killed or
+// paused: past the workload's longest lease (TTL, also what heartbeats
+// extend by) and the store's drift allowance.
+const QuorumDown = 3 * TTL
+
+// QuorumConfig is ServiceConfig in quorum mode over the masters urls.
+func QuorumConfig(urls []string) function.Config {
+	c := ServiceConfig("")
+	c.RedisMode, c.RedisURLs = function.ModeQuorum, urls
+	return c
+}
+
 // ServiceConfig is the configuration every in-process service uses.
 func ServiceConfig(redisURL string) function.Config {
 	return function.Config{RedisURL: redisURL, Port: 8080, KeyPrefix: "candado:", DefaultTTL: time.Second,
@@ -231,7 +320,16 @@ func ServiceConfig(redisURL string) function.Config {
 
 // inProcess serves function.NewService on redisURL from an httptest server.
 func inProcess(env Env, redisURL string) string {
-	svc, err := function.NewService(ServiceConfig(redisURL), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return inProcessConfig(env, ServiceConfig(redisURL))
+}
+
+// inProcessConfig serves function.NewService with cfg from an httptest
+// server.
+func inProcessConfig(env Env, cfg function.Config) string {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	svc, err := function.NewService(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		panic(err)
 	}

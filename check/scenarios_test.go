@@ -84,6 +84,8 @@ func TestScenarioRedisRestart(t *testing.T) { expectSafe(t, "redis-restart", 1) 
 func TestScenarioRedisPause(t *testing.T)   { expectSafe(t, "redis-pause", 1) }
 func TestScenarioProxy(t *testing.T)        { expectSafe(t, "proxy", 1) }
 func TestScenarioServiceKill(t *testing.T)  { expectSafe(t, "service-kill", 1) }
+func TestScenarioQuorum(t *testing.T)       { expectSafe(t, "quorum", 1) }
+func TestScenarioQuorum5(t *testing.T)      { expectSafe(t, "quorum5", 1) }
 
 // A lock that grants a held lock must be caught.
 func TestBrokenGrantIsCaught(t *testing.T) {

@@ -111,7 +111,7 @@ func (o observed) Inspect(ctx context.Context, id string) (lock.Lease, error) {
 }
 
 func (o observed) backendError(ctx context.Context, op, id string, err error) {
-	if !errors.Is(err, lock.ErrUnavailable) || errors.Is(err, lock.ErrClosed) {
+	if !errors.Is(err, lock.ErrUnavailable) || errors.Is(err, lock.ErrClosed) || errors.Is(err, lock.ErrContended) {
 		return
 	}
 	o.m.backendErrs.WithLabelValues(op).Inc()

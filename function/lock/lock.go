@@ -27,6 +27,11 @@ var (
 	ErrUnavailable = errors.New("backend unavailable")
 	// ErrInvalid means the request itself is malformed.
 	ErrInvalid = errors.New("invalid request")
+	// ErrContended means a quorum store found the lock neither free nor held:
+	// competing attempts each hold a minority of the masters, or the masters
+	// that would decide did not answer. It wraps ErrUnavailable (503); a
+	// waiting acquire tries again.
+	ErrContended = fmt.Errorf("%w: contended, no owner holds a majority of the masters", ErrUnavailable)
 )
 
 // Lease is the state of one lock as an operation left it.

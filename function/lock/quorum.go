@@ -202,21 +202,33 @@ func countOK(rs []reply) int {
 	return n
 }
 
-// heldView is the lease as the answers that report it held show it: the
-// highest fence and the shortest remaining TTL (a waiter tries again then).
-func heldView(id string, rs []reply, held func([]int64) bool) Lease {
-	l := Lease{ID: id}
+// holder is the lease that a majority of the answers rs report held with
+// one fence: the lock's current lease. A fence held on fewer masters is a
+// partial grant of an attempt that has not won (yet), never "the holder".
+// The TTL is the shortest a majority reports.
+func (q *QuorumStore) holder(id string, rs []reply, held func([]int64) bool) (Lease, bool) {
+	votes := map[int64][]time.Duration{}
 	for _, r := range rs {
-		if r.err != nil || !held(r.res) {
-			continue
-		}
-		l.Held = true
-		l.Fence = max(l.Fence, r.res[2])
-		if ttl := time.Duration(r.res[3]) * time.Millisecond; ttl > 0 && (l.TTL == 0 || ttl < l.TTL) {
-			l.TTL = ttl
+		if r.err == nil && held(r.res) {
+			votes[r.res[2]] = append(votes[r.res[2]], time.Duration(r.res[3])*time.Millisecond)
 		}
 	}
-	return l
+	for fence, ttls := range votes {
+		if len(ttls) >= q.quorum {
+			slices.Sort(ttls)
+			return Lease{ID: id, Held: true, Fence: fence, TTL: max(ttls[len(ttls)-q.quorum], 0)}, true
+		}
+	}
+	return Lease{ID: id}, false
+}
+
+// refusal is the answer to an acquire that did not win: ErrHeld with the
+// holder's lease when one owner holds a majority, else ErrContended.
+func (q *QuorumStore) refusal(id string, rs []reply, other func([]int64) bool) (Lease, error) {
+	if l, ok := q.holder(id, rs, other); ok {
+		return l, ErrHeld
+	}
+	return Lease{ID: id}, ErrContended
 }
 
 // maxAttempts bounds how often an acquire proposes a fresh fence after a
@@ -253,7 +265,8 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 		return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", reads)
 	}
 	if heldByOther, _, _ := tally(reads, other); heldByOther > n-need {
-		return heldView(req.ID, reads, other), false, ErrHeld
+		l, err := q.refusal(req.ID, reads, other)
+		return l, false, err
 	}
 	var (
 		maxFence, maxTime int64
@@ -323,9 +336,11 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 	case yes >= need:
 		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, req.TTL)
 	case heldByOther > 0 && (staleN == 0 || heldByOther > n-need):
-		return heldView(req.ID, grants, other), false, ErrHeld
+		l, err := q.refusal(req.ID, grants, other)
+		return l, false, err
 	case staleN > 0:
-		return heldView(req.ID, grants, other), true, ErrHeld
+		l, err := q.refusal(req.ID, grants, other)
+		return l, true, err
 	}
 	return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", grants)
 }
@@ -406,9 +421,16 @@ func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, err
 	if countOK(rs) < need {
 		return Lease{ID: id}, q.unavailable(ctx, "release", rs)
 	}
+	// The lease was owner's only if a majority had it: a key on a minority
+	// is a late grant that outlived an expired lease, not a live lease.
 	yes, _, _ := tally(rs, released)
-	if yes == 0 {
-		return heldView(id, rs, func(res []int64) bool { return res[1] == 1 }), ErrNotHeld
+	switch {
+	case yes >= need:
+	case yes+len(q.masters)-countOK(rs) >= need:
+		return Lease{ID: id}, q.unavailable(ctx, "release", rs) // the silent masters decide
+	default:
+		l, _ := q.holder(id, rs, func(res []int64) bool { return res[1] == 1 })
+		return l, ErrNotHeld
 	}
 	l := Lease{ID: id, Owner: owner}
 	for _, r := range rs {
@@ -444,7 +466,8 @@ func (q *QuorumStore) Heartbeat(ctx context.Context, id, owner string, ttl time.
 	case yes >= need:
 		return Lease{ID: id}, fmt.Errorf("%w: heartbeat: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, ttl)
 	case no > n-need:
-		return heldView(id, rs, func(res []int64) bool { return res[1] == 1 }), ErrNotHeld
+		l, _ := q.holder(id, rs, func(res []int64) bool { return res[1] == 1 })
+		return l, ErrNotHeld
 	}
 	return Lease{ID: id}, q.unavailable(ctx, "heartbeat", rs)
 }

@@ -45,13 +45,15 @@ func (l *Locker) Acquire(ctx context.Context, req AcquireRequest) (Lease, error)
 	default:
 	}
 	lease, err := l.Store.Acquire(ctx, req)
-	if req.Wait <= 0 || !errors.Is(err, ErrHeld) {
+	if req.Wait <= 0 || !blocked(err) {
 		return lease, err
 	}
-	return l.wait(ctx, req, lease)
+	return l.wait(ctx, req, lease, err)
 }
 
-func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease) (Lease, error) {
+// wait waits for the lease that the first try found blocked, with lease held
+// and error heldErr (ErrHeld or ErrContended).
+func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldErr error) (Lease, error) {
 	start := time.Now()
 	waitCtx, cancel := context.WithTimeout(ctx, req.Wait)
 	defer cancel()
@@ -60,7 +62,7 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease) (Leas
 	wake, stop, err := l.notify.Subscribe(waitCtx, req.ID)
 	if err != nil {
 		if waitCtx.Err() != nil && ctx.Err() == nil {
-			return held, ErrHeld // the whole wait went by while subscribing
+			return held, heldErr // the whole wait went by while subscribing
 		}
 		return Lease{ID: req.ID}, err
 	}
@@ -75,7 +77,7 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease) (Leas
 			lease.Waited, lease.Woken = time.Since(start), woken
 			return lease, nil
 		}
-		if !errors.Is(err, ErrHeld) {
+		if !blocked(err) {
 			return lease, err
 		}
 		expiry.Reset(untilExpiry(lease))
@@ -89,10 +91,16 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease) (Leas
 				return Lease{ID: req.ID}, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx))
 			}
 			lease.Waited = time.Since(start)
-			return lease, ErrHeld
+			return lease, err // ErrHeld, or ErrContended
 		}
 		woken = true
 	}
+}
+
+// blocked reports whether err means someone else is in the way, so a
+// waiting acquire waits rather than answers.
+func blocked(err error) bool {
+	return errors.Is(err, ErrHeld) || errors.Is(err, ErrContended)
 }
 
 // untilExpiry is when a waiter on lease l tries again if no release wakes it:
