@@ -80,7 +80,13 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 		if !blocked(err) {
 			return lease, err
 		}
-		expiry.Reset(untilExpiry(lease))
+		if errors.Is(err, ErrContended) {
+			// No lease to wait out: the competing attempts are undone within
+			// the backend timeout, so look again shortly.
+			expiry.Reset(contendedRetry)
+		} else {
+			expiry.Reset(untilExpiry(lease))
+		}
 		select {
 		case <-wake:
 		case <-expiry.C:
@@ -102,6 +108,9 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 func blocked(err error) bool {
 	return errors.Is(err, ErrHeld) || errors.Is(err, ErrContended)
 }
+
+// contendedRetry is how soon a waiter looks again at a contended lock.
+const contendedRetry = 25 * time.Millisecond
 
 // untilExpiry is when a waiter on lease l tries again if no release wakes it:
 // just after the lease runs out on Redis' clock.
