@@ -246,29 +246,11 @@ func step(s State, in Input, out Output) []State {
 		released := func() State {
 			return State{Fence: s.Fence, MaxFence: s.MaxFence, Tomb: in.Owner, Now: t0}
 		}
-		switch out.Result {
-		case OK:
-			if s.Owner == in.Owner && canBeAlive && fenceOK(out.Fence) {
-				next = append(next, released())
-			}
-			if !held && s.Tomb != "" && s.Tomb == in.Owner && fenceOK(out.Fence) {
-				n := s
-				n.Now = t0
-				next = append(next, n)
-			}
-		case Refused:
-			if s.Owner != in.Owner {
-				n := s
-				n.Now = t0
-				next = append(next, n)
-			} else if canBeExpired {
-				next = append(next, State{Fence: s.Fence, MaxFence: s.MaxFence, Now: tExp})
-			}
-		case Unknown:
-			next = append(next, s)
-			if s.Owner == in.Owner && canBeAlive {
-				next = append(next, released())
-			}
+		next = append(next, ownerStep(s, in, out, t0, tExp, canBeAlive, canBeExpired, fenceOK, released)...)
+		if out.Result == OK && !held && s.Tomb != "" && s.Tomb == in.Owner && fenceOK(out.Fence) {
+			n := s // a release repeated by the owner whose release left the tombstone
+			n.Now = t0
+			next = append(next, n)
 		}
 	case Heartbeat:
 		extended := func() State {
@@ -279,25 +261,7 @@ func step(s State, in Input, out Output) []State {
 			}
 			return n
 		}
-		switch out.Result {
-		case OK:
-			if s.Owner == in.Owner && canBeAlive && fenceOK(out.Fence) {
-				next = append(next, extended())
-			}
-		case Refused:
-			if s.Owner != in.Owner {
-				n := s
-				n.Now = t0
-				next = append(next, n)
-			} else if canBeExpired {
-				next = append(next, State{Fence: s.Fence, MaxFence: s.MaxFence, Now: tExp})
-			}
-		case Unknown:
-			next = append(next, s)
-			if s.Owner == in.Owner && canBeAlive {
-				next = append(next, extended())
-			}
-		}
+		next = append(next, ownerStep(s, in, out, t0, tExp, canBeAlive, canBeExpired, fenceOK, extended)...)
 	}
 	return next
 }
@@ -389,4 +353,33 @@ func partition(history []porcupine.Operation) [][]porcupine.Operation {
 		parts = append(parts, append(byID[id], loses...))
 	}
 	return parts
+}
+
+// ownerStep is what release and heartbeat share: they take effect (apply)
+// only for the owner of a lease that may still be alive; a refusal is legal
+// for anyone else, or for the owner once its lease may have expired; an
+// unknown outcome may or may not have taken effect.
+func ownerStep(s State, in Input, out Output, t0, tExp int64, canBeAlive, canBeExpired bool,
+	fenceOK func(int64) bool, apply func() State) []State {
+	var next []State
+	switch out.Result {
+	case OK:
+		if s.Owner == in.Owner && canBeAlive && fenceOK(out.Fence) {
+			next = append(next, apply())
+		}
+	case Refused:
+		if s.Owner != in.Owner {
+			n := s
+			n.Now = t0
+			next = append(next, n)
+		} else if canBeExpired {
+			next = append(next, State{Fence: s.Fence, MaxFence: s.MaxFence, Now: tExp})
+		}
+	case Unknown:
+		next = append(next, s)
+		if s.Owner == in.Owner && canBeAlive {
+			next = append(next, apply())
+		}
+	}
+	return next
 }

@@ -33,17 +33,10 @@ func main() {
 
 // coldstart measures n interleaved cold starts of each binary.
 func coldstart(n int) error {
-	dir, err := os.MkdirTemp("", "candado-coldstart")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	redisAddr, stopRedis, err := startRedis(dir)
-	if err != nil {
-		return err
-	}
-	defer stopRedis()
+	return withRedis(func(dir, redisAddr string) error { return coldstarts(dir, redisAddr, n) })
+}
 
+func coldstarts(dir, redisAddr string, n int) error {
 	candado := filepath.Join(dir, "candado")
 	if err := buildStatic(candado, "./cmd/candado", ""); err != nil {
 		return err

@@ -69,7 +69,8 @@ func main() {
 	}
 }
 
-func run(dur time.Duration, conc string, handoffs int) error {
+// withRedis runs f with a temporary folder and a private redis-server in it.
+func withRedis(f func(dir, redisAddr string) error) error {
 	dir, err := os.MkdirTemp("", "candado-bench")
 	if err != nil {
 		return err
@@ -80,7 +81,15 @@ func run(dur time.Duration, conc string, handoffs int) error {
 		return err
 	}
 	defer stopRedis()
+	return f(dir, redisAddr)
+}
 
+func run(dur time.Duration, conc string, handoffs int) error {
+	return withRedis(func(dir, redisAddr string) error { return load3(dir, redisAddr, dur, conc, handoffs) })
+}
+
+// load3 drives the three targets and prints the figures.
+func load3(dir, redisAddr string, dur time.Duration, conc string, handoffs int) error {
 	cfg := function.Config{RedisURL: "redis://" + redisAddr, Port: 8080, KeyPrefix: "bench:", DefaultTTL: 30 * time.Second,
 		MaxTTL: time.Hour, MaxWait: time.Minute, EventSource: "/candado", BackendTimeout: 500 * time.Millisecond}
 	svc, err := function.NewService(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
