@@ -164,7 +164,8 @@ func script(s *redis.Script, n int, keys []string, args ...any) func(context.Con
 	}
 }
 
-// tally counts replies: ok are answers, errs failed calls.
+// tally counts replies: yes the answers pred accepts, no the other
+// answers, errs the calls that failed.
 func tally(rs []reply, pred func([]int64) bool) (yes, no, errs int) {
 	for _, r := range rs {
 		switch {
@@ -177,6 +178,30 @@ func tally(rs []reply, pred func([]int64) bool) (yes, no, errs int) {
 		}
 	}
 	return yes, no, errs
+}
+
+// votes is, among the answers of rs that pick accepts, the fence most of
+// them report (the higher on a tie) and how many report it.
+func votes(rs []reply, pick func([]int64) bool) (fence int64, n int) {
+	count := map[int64]int{}
+	for _, r := range rs {
+		if r.err == nil && pick(r.res) {
+			count[r.res[2]]++
+		}
+	}
+	for f, c := range count {
+		if c > n || c == n && f > fence {
+			fence, n = f, c
+		}
+	}
+	return fence, n
+}
+
+// settled reports whether an outcome that votes answers are for, with
+// pending answers still to come, is known: it has a majority, or can no
+// longer get one.
+func (q *QuorumStore) settled(votes, pending int) bool {
+	return votes >= q.quorum || votes+pending < q.quorum
 }
 
 // unavailable wraps the first error among rs.
@@ -251,49 +276,72 @@ func (q *QuorumStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, e
 	return l, err
 }
 
+// The answers of quorum_acquire.lua (phase 2), its first value.
+const (
+	grantStale      = -1 // free here, but the master saw a later proposal
+	grantHeld       = 0  // held by another owner
+	grantNew        = 1  // granted: this attempt wrote the lease
+	grantKept       = 2  // the caller's lease with the proposed fence, extended
+	grantOtherFence = 3  // the caller's lease with another fence, left alone
+)
+
 // acquire is one attempt; stale reports that a refused proposal, not another
 // holder, kept it from a majority, so a fresh proposal may succeed.
+//
+// A re-acquire by the holder keeps its lease and its fence: when a majority
+// of the masters hold the caller's lease with one fence, the attempt
+// proposes that fence again, which extends the lease where it is held and
+// grants it where the lock is free. When the caller's lease is on some of
+// the masters that answered and those that did not answer could make it a
+// majority, the caller may be the holder or may not (a lease that ended
+// everywhere else): a new fence would break "a re-acquire keeps the fence",
+// its old fence could be below a lease granted since, so the answer is
+// ErrUnavailable, and nothing is written.
 func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, bool, error) {
 	n, need := len(q.masters), q.quorum
 	keys := []string{q.Key(req.ID)}
+	mine := func(res []int64) bool { return res[0] == 1 }
 	other := func(res []int64) bool { return res[1] == 1 && res[0] != 1 }
 
-	// Phase 1: the fences and clocks of a majority.
+	// Phase 1: the fences and clocks of a majority, and of every master that
+	// may decide whether the caller holds the lease.
 	reads := q.fanout(ctx, script(quorumReadScript, 5, keys, req.Owner),
-		func(rs []reply) bool { return countOK(rs) >= need }, nil)
+		func(rs []reply) bool {
+			_, m := votes(rs, mine)
+			return countOK(rs) >= need && q.settled(m, n-len(rs))
+		}, nil)
 	if countOK(reads) < need {
 		return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", reads)
 	}
+	silent := n - countOK(reads)
+	mineFence, mineVotes := votes(reads, mine)
 	if heldByOther, _, _ := tally(reads, other); heldByOther > n-need {
 		l, err := q.refusal(req.ID, reads, other)
 		return l, false, err
 	}
+	if mineVotes < need && mineVotes+silent >= need {
+		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the caller's lease is on %d of %d masters and %d did not answer: "+
+			"whether it still holds the lock is undecided", ErrUnavailable, mineVotes, n, silent)
+	}
 	var (
 		maxFence, maxTime int64
-		mine              = map[int64]int{}
 		proposal          int64
-		retry             bool
+		retry             = mineVotes >= need // the holder again: keep its fence
 	)
 	for _, r := range reads {
-		if r.err != nil {
-			continue
-		}
-		maxFence, maxTime = max(maxFence, r.res[2]), max(maxTime, r.res[4])
-		if r.res[0] == 1 {
-			mine[r.res[2]]++
+		if r.err == nil {
+			maxFence, maxTime = max(maxFence, r.res[2]), max(maxTime, r.res[4])
 		}
 	}
-	for f, c := range mine {
-		if c >= need {
-			proposal, retry = f, true // the holder again: keep its fence
-		}
-	}
-	if !retry {
+	if retry {
+		proposal = mineFence
+	} else {
 		proposal = max(maxFence+1, maxTime)
 	}
 
 	// Phase 2: grant with that fence on a majority, within the validity time.
-	granted := func(res []int64) bool { return res[0] == 1 }
+	granted := func(res []int64) bool { return res[0] == grantNew || res[0] == grantKept }
+	written := func(r reply) bool { return r.err == nil && r.res[0] == grantNew }
 	decided := make(chan struct{})
 	var failed bool // written before decided is closed
 	start := time.Now()
@@ -309,7 +357,7 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 		},
 		func(r reply) { // a grant that came too late to count is undone when the attempt failed
 			<-decided
-			if failed && !retry && r.err == nil && granted(r.res) {
+			if failed && !retry && written(r) {
 				q.undo(context.Background(), req.ID, req.Owner, proposal, []int{r.i})
 			}
 		})
@@ -321,25 +369,28 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 	}
 	failed = true
 	close(decided)
-	if !retry { // a retry by the holder only extended its own lease: keep it
+	// Undo only what this attempt wrote. A retry by the holder wrote its own
+	// lease with its own fence: undoing that could end the live lease.
+	if !retry {
 		var undo []int
 		for _, r := range grants {
-			if r.err == nil && granted(r.res) {
+			if written(r) {
 				undo = append(undo, r.i)
 			}
 		}
 		q.undo(ctx, req.ID, req.Owner, proposal, undo)
 	}
-	heldByOther, _, _ := tally(grants, other)
-	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == -1 })
+	otherP2 := func(res []int64) bool { return res[0] == grantHeld }
+	heldByOther, _, _ := tally(grants, otherP2)
+	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == grantStale })
 	switch {
 	case yes >= need:
 		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, req.TTL)
 	case heldByOther > 0 && (staleN == 0 || heldByOther > n-need):
-		l, err := q.refusal(req.ID, grants, other)
+		l, err := q.refusal(req.ID, grants, otherP2)
 		return l, false, err
 	case staleN > 0:
-		l, err := q.refusal(req.ID, grants, other)
+		l, err := q.refusal(req.ID, grants, otherP2)
 		return l, true, err
 	}
 	return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", grants)

@@ -1,6 +1,8 @@
 -- Quorum mode: undo the grant an attempt of owner ARGV[1] made with fence
--- ARGV[2] on KEYS[1], after that attempt failed to reach a majority. It
--- touches only that grant: an undo that arrives late, after the same owner's
+-- ARGV[2] on KEYS[1], after that attempt failed to reach a majority. The
+-- caller sends it only to the masters where this attempt wrote the lease
+-- (status 1 of quorum_acquire.lua), and it touches only a lease of that
+-- owner with that fence: an undo that arrives late, after the same owner's
 -- next attempt was granted here with a new fence, must not end that lease.
 -- Leaves the same tombstone as a release (ARGV[3] ms), keeping the fence, and
 -- wakes waiters on KEYS[2] with ARGV[4]. Returns {undone, held, fence, pttl}.
