@@ -204,17 +204,23 @@ func (q *QuorumStore) settled(votes, pending int) bool {
 	return votes >= q.quorum || votes+pending < q.quorum
 }
 
-// unavailable wraps the first error among rs.
+// unavailable is the error of a vote that rs leave undecided: too few
+// masters answered, or those that did not could tip it. It wraps the first
+// failed call's error, or ctx's.
 func (q *QuorumStore) unavailable(ctx context.Context, what string, rs []reply) error {
+	why := fmt.Sprintf("%s: %d of %d masters answered, %d needed", what, countOK(rs), len(q.masters), q.quorum)
+	if countOK(rs) >= q.quorum {
+		why = fmt.Sprintf("%s: %d of %d masters answered, undecided without the others", what, countOK(rs), len(q.masters))
+	}
 	for _, r := range rs {
 		if r.err != nil {
-			return fmt.Errorf("%w: %s: %d of %d masters answered, %d needed: %w", ErrUnavailable, what, countOK(rs), len(q.masters), q.quorum, r.err)
+			return fmt.Errorf("%w: %s: %w", ErrUnavailable, why, r.err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, why, err)
 	}
-	return fmt.Errorf("%w: %s: %d of %d masters answered, %d needed", ErrUnavailable, what, countOK(rs), len(q.masters), q.quorum)
+	return fmt.Errorf("%w: %s", ErrUnavailable, why)
 }
 
 func countOK(rs []reply) int {
@@ -304,24 +310,34 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 	other := func(res []int64) bool { return res[1] == 1 && res[0] != 1 }
 
 	// Phase 1: the fences and clocks of a majority, and of every master that
-	// may decide whether the caller holds the lease.
+	// may decide whether the caller or another owner holds the lease.
 	reads := q.fanout(ctx, script(quorumReadScript, 5, keys, req.Owner),
 		func(rs []reply) bool {
+			pending := n - len(rs)
 			_, m := votes(rs, mine)
-			return countOK(rs) >= need && q.settled(m, n-len(rs))
+			_, o := votes(rs, other)
+			return countOK(rs) >= need && q.settled(m, pending) && q.settled(o, pending)
 		}, nil)
 	if countOK(reads) < need {
 		return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", reads)
 	}
 	silent := n - countOK(reads)
 	mineFence, mineVotes := votes(reads, mine)
-	if heldByOther, _, _ := tally(reads, other); heldByOther > n-need {
-		l, err := q.refusal(req.ID, reads, other)
-		return l, false, err
+	_, otherVotes := votes(reads, other)
+	free, _, _ := tally(reads, func(res []int64) bool { return res[1] == 0 })
+	if l, ok := q.holder(req.ID, reads, other); ok {
+		return l, false, ErrHeld
 	}
-	if mineVotes < need && mineVotes+silent >= need {
+	switch {
+	case mineVotes >= need: // the holder again
+	case mineVotes+silent >= need:
 		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the caller's lease is on %d of %d masters and %d did not answer: "+
 			"whether it still holds the lock is undecided", ErrUnavailable, mineVotes, n, silent)
+	case otherVotes+silent >= need:
+		return Lease{ID: req.ID}, false, fmt.Errorf("%w: another owner's lease is on %d of %d masters and %d did not answer",
+			ErrContended, otherVotes, n, silent)
+	case free+silent < need: // partial grants on too many masters: no fresh grant can win
+		return Lease{ID: req.ID}, false, ErrContended
 	}
 	var (
 		maxFence, maxTime int64
@@ -341,6 +357,7 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 
 	// Phase 2: grant with that fence on a majority, within the validity time.
 	granted := func(res []int64) bool { return res[0] == grantNew || res[0] == grantKept }
+	otherP2 := func(res []int64) bool { return res[0] == grantHeld }
 	written := func(r reply) bool { return r.err == nil && r.res[0] == grantNew }
 	decided := make(chan struct{})
 	var failed bool // written before decided is closed
@@ -352,8 +369,15 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 			return grant(ctx, i, m)
 		},
 		func(rs []reply) bool {
-			yes, no, errs := tally(rs, granted)
-			return yes >= need || no+errs > n-need
+			// Done once granted, or once a grant is impossible and whether
+			// another owner holds a majority (409, not 503) is known.
+			yes, _, _ := tally(rs, granted)
+			pending := n - len(rs)
+			if yes+pending >= need {
+				return yes >= need
+			}
+			_, o := votes(rs, otherP2)
+			return q.settled(o, pending)
 		},
 		func(r reply) { // a grant that came too late to count is undone when the attempt failed
 			<-decided
@@ -380,7 +404,6 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 		}
 		q.undo(ctx, req.ID, req.Owner, proposal, undo)
 	}
-	otherP2 := func(res []int64) bool { return res[0] == grantHeld }
 	heldByOther, _, _ := tally(grants, otherP2)
 	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == grantStale })
 	switch {
@@ -452,11 +475,12 @@ func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, i
 }
 
 // Release gives the lease back on every master (each publishes a wake-up).
-// Once a majority answered, the lease is over: it succeeds if any master
-// still had it for owner, else it is ErrNotHeld. It answers as soon as a
-// majority released it, else once every master answered or timed out.
+// It succeeds when a majority released the owner's lease, and is ErrNotHeld
+// when a majority did not have it (a key on a minority is a late grant that
+// outlived an expired lease, not a live lease); anything in between is
+// undecided, ErrUnavailable. It answers as soon as the outcome is known;
+// the masters that have not answered yet still get the release.
 func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, error) {
-	need := q.quorum
 	m0 := q.masters[0]
 	released := func(res []int64) bool { return res[0] == 1 }
 	release := script(releaseScript, 4, []string{m0.Key(id), m0.channel(id)}, owner, ms(q.opts.Tombstone), m0.publishCmd())
@@ -465,23 +489,14 @@ func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, err
 			q.awaitGrant(ctx, id, owner, i)
 			return release(ctx, i, m)
 		},
-		func(rs []reply) bool {
-			yes, _, _ := tally(rs, released)
-			return yes >= need
-		}, nil)
-	if countOK(rs) < need {
-		return Lease{ID: id}, q.unavailable(ctx, "release", rs)
-	}
-	// The lease was owner's only if a majority had it: a key on a minority
-	// is a late grant that outlived an expired lease, not a live lease.
-	yes, _, _ := tally(rs, released)
-	switch {
-	case yes >= need:
-	case yes+len(q.masters)-countOK(rs) >= need:
-		return Lease{ID: id}, q.unavailable(ctx, "release", rs) // the silent masters decide
-	default:
+		func(rs []reply) bool { return q.decided(rs, released) }, nil)
+	switch yes, no, _ := tally(rs, released); {
+	case yes >= q.quorum:
+	case no >= q.quorum:
 		l, _ := q.holder(id, rs, func(res []int64) bool { return res[1] == 1 })
 		return l, ErrNotHeld
+	default: // the silent masters decide
+		return Lease{ID: id}, q.unavailable(ctx, "release", rs)
 	}
 	l := Lease{ID: id, Owner: owner}
 	for _, r := range rs {
@@ -493,66 +508,76 @@ func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, err
 }
 
 // Heartbeat extends owner's live lease to ttl from now on every master; it
-// succeeds when a majority extended it within the validity time.
+// succeeds when a majority extended it within the validity time, and is
+// ErrNotHeld when a majority refused (a wrong owner, or a lease that ended);
+// anything in between is undecided, ErrUnavailable.
 func (q *QuorumStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
-	n, need := len(q.masters), q.quorum
 	extended := func(res []int64) bool { return res[0] == 1 }
 	start := time.Now()
 	rs := q.fanout(ctx, script(heartbeatScript, 4, []string{q.Key(id)}, owner, ms(ttl)),
-		func(rs []reply) bool {
-			yes, no, errs := tally(rs, extended)
-			return yes >= need || no+errs > n-need
-		}, nil)
+		func(rs []reply) bool { return q.decided(rs, extended) }, nil)
 	validity := ttl - time.Since(start) - drift(ttl)
 	yes, no, _ := tally(rs, extended)
 	switch {
-	case yes >= need && validity > 0:
-		l := Lease{ID: id, Held: true, Owner: owner, TTL: validity}
-		for _, r := range rs {
-			if r.err == nil && extended(r.res) {
-				l.Fence = max(l.Fence, r.res[2])
-			}
-		}
-		return l, nil
-	case yes >= need:
+	case yes >= q.quorum && validity > 0:
+		fence, _ := votes(rs, extended)
+		return Lease{ID: id, Held: true, Owner: owner, Fence: fence, TTL: validity}, nil
+	case yes >= q.quorum:
 		return Lease{ID: id}, fmt.Errorf("%w: heartbeat: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, ttl)
-	case no > n-need:
+	case no >= q.quorum:
 		l, _ := q.holder(id, rs, func(res []int64) bool { return res[1] == 1 })
 		return l, ErrNotHeld
 	}
 	return Lease{ID: id}, q.unavailable(ctx, "heartbeat", rs)
 }
 
+// decided reports whether the answers rs settle a yes-or-no vote: a majority
+// of the answers pred accepts, a majority of the others, or neither possible
+// whatever the masters that have not answered say. Failed calls are neither.
+func (q *QuorumStore) decided(rs []reply, pred func([]int64) bool) bool {
+	yes, no, _ := tally(rs, pred)
+	pending := len(q.masters) - len(rs)
+	return yes >= q.quorum || no >= q.quorum || (yes+pending < q.quorum && no+pending < q.quorum)
+}
+
 // Inspect reports the lock as the majority sees it: held when a majority
-// holds it, with the TTL until fewer than a majority do.
+// holds one lease (one fence), with the TTL until fewer than a majority do;
+// free when a majority has no lease. A lock split between partial grants is
+// neither, ErrContended, and one whose silent masters could make either
+// true is undecided, ErrUnavailable.
 func (q *QuorumStore) Inspect(ctx context.Context, id string) (Lease, error) {
 	n, need := len(q.masters), q.quorum
 	held := func(res []int64) bool { return res[1] == 1 }
+	free := func(res []int64) bool { return res[1] == 0 }
 	rs := q.fanout(ctx, script(inspectScript, 4, []string{q.Key(id)}),
 		func(rs []reply) bool {
-			yes, no, _ := tally(rs, held)
-			return yes >= need || no > n-need
+			pending := n - len(rs)
+			_, h := votes(rs, held)
+			f, _, _ := tally(rs, free)
+			return h >= need || f >= need || (h+pending < need && f+pending < need)
 		}, nil)
 	if countOK(rs) < need {
 		return Lease{ID: id}, q.unavailable(ctx, "inspect", rs)
 	}
-	l := Lease{ID: id}
-	var ttls []time.Duration
-	for _, r := range rs {
-		if r.err != nil {
-			continue
-		}
-		l.Fence = max(l.Fence, r.res[2])
-		if held(r.res) {
-			ttls = append(ttls, time.Duration(r.res[3])*time.Millisecond)
-		}
+	if l, ok := q.holder(id, rs, held); ok {
+		return l, nil
 	}
-	if len(ttls) >= need {
-		slices.Sort(ttls)
-		l.Held = true
-		l.TTL = max(ttls[len(ttls)-need], 0) // the lease ends when fewer than a majority hold it
+	_, h := votes(rs, held)
+	f, _, _ := tally(rs, free)
+	silent := n - countOK(rs)
+	switch {
+	case f >= need:
+		l := Lease{ID: id}
+		for _, r := range rs {
+			if r.err == nil {
+				l.Fence = max(l.Fence, r.res[2])
+			}
+		}
+		return l, nil
+	case h+silent >= need || f+silent >= need:
+		return Lease{ID: id}, q.unavailable(ctx, "inspect", rs)
 	}
-	return l, nil
+	return Lease{ID: id}, ErrContended
 }
 
 // Ping succeeds when a majority of the masters answer.
