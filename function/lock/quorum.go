@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,6 +54,12 @@ type QuorumStore struct {
 	// behind for a whole TTL.
 	mu       sync.Mutex
 	inflight map[inflightKey]chan struct{}
+
+	// wakes passes each release to one local waiter at a time; wakeAll
+	// restores waking every waiter on every release and undo (for the
+	// contention benchmark's comparison).
+	wakes   wakeGates
+	wakeAll atomic.Bool
 }
 
 type inflightKey struct {
@@ -267,11 +274,9 @@ func (q *QuorumStore) refusal(id string, rs []reply, other func([]int64) bool) (
 const maxAttempts = 3
 
 // Acquire takes the lease once on a majority; it ignores req.Wait (see Locker).
-func (q *QuorumStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, error) {
-	var (
-		l   Lease
-		err error
-	)
+func (q *QuorumStore) Acquire(ctx context.Context, req AcquireRequest) (l Lease, err error) {
+	q.wakes.begin(req.ID)
+	defer func() { q.wakes.end(req.ID, err == nil) }()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		var stale bool
 		l, stale, err = q.acquire(ctx, req)
@@ -382,7 +387,7 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 		func(r reply) { // a grant that came too late to count is undone when the attempt failed
 			<-decided
 			if failed && !retry && written(r) {
-				q.undo(context.Background(), req.ID, req.Owner, proposal, []int{r.i})
+				q.undo(context.Background(), req.ID, req.Owner, proposal, []int{r.i}, true)
 			}
 		})
 	validity := req.TTL - time.Since(start) - drift(req.TTL)
@@ -402,7 +407,11 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 				undo = append(undo, r.i)
 			}
 		}
-		q.undo(ctx, req.ID, req.Owner, proposal, undo)
+		// An attempt that never had a majority was never anyone's holder:
+		// undoing it wakes nobody (its competitors retry by themselves).
+		// One that had it too late, or a grant undone late, may have been
+		// seen as the holder by a waiter, who must not sleep out its TTL.
+		q.undo(ctx, req.ID, req.Owner, proposal, undo, yes >= need || q.wakeAll.Load())
 	}
 	heldByOther, _, _ := tally(grants, otherP2)
 	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == grantStale })
@@ -454,13 +463,18 @@ func (q *QuorumStore) awaitGrant(ctx context.Context, id, owner string, i int) {
 // undo ends the grants that owner's failed attempt with fence made on the
 // masters idx. Only those grants: the undo may arrive after the owner's next
 // attempt was granted with another fence, and must leave that one alone.
-func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, idx []int) {
+// publish wakes the lock's waiters, as a release does.
+func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, idx []int, publish bool) {
 	if len(idx) == 0 {
 		return
 	}
 	m0 := q.masters[0]
+	pub := "0"
+	if publish {
+		pub = "1"
+	}
 	op := script(quorumUndoScript, 4, []string{m0.Key(id), m0.channel(id)},
-		owner, strconv.FormatInt(fence, 10), ms(q.opts.Tombstone), m0.publishCmd())
+		owner, strconv.FormatInt(fence, 10), ms(q.opts.Tombstone), m0.publishCmd(), pub)
 	var wg sync.WaitGroup
 	for _, i := range idx {
 		wg.Add(1)
@@ -597,12 +611,14 @@ func (q *QuorumStore) Ping(ctx context.Context) error {
 
 // Subscribe subscribes to id's releases on every master and merges their
 // wake-ups. It returns once a majority confirmed: a release reaches a
-// majority too, so at least one of them wakes the waiter. Masters that
-// confirm later join; masters that fail are left out of this wait.
+// majority too, so at least one of them wakes a waiter. Masters that
+// confirm later join; masters that fail are left out of this wait. Each
+// release wakes one of the process's waiters on id (see wakeGates).
 func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}, func(), error) {
 	n, need := len(q.masters), q.quorum
 	subCtx, cancel := context.WithCancel(ctx)
 	wake := make(chan struct{}, 1)
+	q.wakes.join(id, wake)
 	done := make(chan struct{})
 	results := make(chan error, n)
 	var wg sync.WaitGroup
@@ -619,6 +635,10 @@ func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}
 			for {
 				select {
 				case <-w:
+					if !q.wakeAll.Load() {
+						q.wakes.released(id)
+						continue
+					}
 					select {
 					case wake <- struct{}{}:
 					default: // a wake-up is already pending
@@ -635,6 +655,7 @@ func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}
 			cancel()
 			close(done)
 			wg.Wait()
+			q.wakes.leave(id, wake)
 		})
 	}
 	timer := time.NewTimer(q.opts.Timeout)

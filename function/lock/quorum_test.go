@@ -29,11 +29,11 @@ func TestQuorumUndoTouchesOnlyItsGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q.undo(ctx, "u", "x", l.Fence-1, []int{0}) // a stale undo of an earlier attempt
+	q.undo(ctx, "u", "x", l.Fence-1, []int{0}, true) // a stale undo of an earlier attempt
 	if owner := minis[0].HGet(q.Key("u"), "owner"); owner != "x" {
 		t.Fatalf("a stale undo ended the current grant: owner %q", owner)
 	}
-	q.undo(ctx, "u", "x", l.Fence, []int{0})
+	q.undo(ctx, "u", "x", l.Fence, []int{0}, true)
 	if owner := minis[0].HGet(q.Key("u"), "owner"); owner != "" {
 		t.Fatalf("the undo of this grant left owner %q", owner)
 	}
