@@ -118,9 +118,11 @@ func (w *worker) round(ctx context.Context, owner string) {
 	}
 	fence := out.Fence
 	v, readOK := w.counter.Read(id, fence)
-	for range w.rng.IntN(w.load.Reacquires + 1) {
-		w.sleep(ctx, time.Duration(w.rng.Int64N(int64(ttl/4)+1)))
-		w.c.Do(bg, Acquire, id, owner, ttl, 0)
+	if w.load.Reacquires > 0 { // leaves the other scenarios' random choices as they were
+		for range w.rng.IntN(w.load.Reacquires + 1) {
+			w.sleep(ctx, time.Duration(w.rng.Int64N(int64(ttl/4)+1)))
+			w.c.Do(bg, Acquire, id, owner, ttl, 0)
+		}
 	}
 	hold := time.Duration(w.rng.IntN(4)) * time.Millisecond
 	if w.load.PauseOneIn > 0 && w.rng.IntN(w.load.PauseOneIn) == 0 {
