@@ -93,7 +93,7 @@ func (r Report) Line() string {
 }
 
 // Scenarios are the scenario names, in the order `all` runs them.
-var Scenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services", "quorum", "quorum5"}
+var Scenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services", "quorum", "quorum5", "quorum-reacquire"}
 
 // TTL is the lease length of every scenario: short, so holders paused past
 // it and Redis paused past it happen often.
@@ -223,6 +223,8 @@ func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, 
 			targets = append(targets, inProcessConfig(env, QuorumConfig(urls)))
 		}
 		fault = every(700*time.Millisecond, quorumFaults(masters, down))
+	case "quorum-reacquire":
+		targets, fault = quorumReacquire(env, &load)
 	default:
 		return Report{}, fmt.Errorf("unknown scenario %q (have %v, broken, broken-release)", name, Scenarios)
 	}

@@ -22,6 +22,10 @@ type Load struct {
 	TTL, MaxWait time.Duration
 	// PauseOneIn makes one hold in so many sleep past the TTL.
 	PauseOneIn int
+	// Reacquires is how often, at most, a holder acquires its lease again
+	// (same owner: an idempotent retry) before its hold, each after up to
+	// TTL/4.
+	Reacquires int
 	// Seed varies the random choices.
 	Seed uint64
 }
@@ -114,6 +118,12 @@ func (w *worker) round(ctx context.Context, owner string) {
 	}
 	fence := out.Fence
 	v, readOK := w.counter.Read(id, fence)
+	if w.load.Reacquires > 0 { // leaves the other scenarios' random choices as they were
+		for range w.rng.IntN(w.load.Reacquires + 1) {
+			w.sleep(ctx, time.Duration(w.rng.Int64N(int64(ttl/4)+1)))
+			w.c.Do(bg, Acquire, id, owner, ttl, 0)
+		}
+	}
 	hold := time.Duration(w.rng.IntN(4)) * time.Millisecond
 	if w.load.PauseOneIn > 0 && w.rng.IntN(w.load.PauseOneIn) == 0 {
 		hold = ttl + time.Duration(w.rng.Int64N(int64(ttl/2)+1)) // a holder paused past its lease

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,6 +54,12 @@ type QuorumStore struct {
 	// behind for a whole TTL.
 	mu       sync.Mutex
 	inflight map[inflightKey]chan struct{}
+
+	// wakes passes each release to one local waiter at a time; wakeAll
+	// restores waking every waiter on every release and undo (for the
+	// contention benchmark's comparison).
+	wakes   wakeGates
+	wakeAll atomic.Bool
 }
 
 type inflightKey struct {
@@ -164,7 +171,8 @@ func script(s *redis.Script, n int, keys []string, args ...any) func(context.Con
 	}
 }
 
-// tally counts replies: ok are answers, errs failed calls.
+// tally counts replies: yes the answers pred accepts, no the other
+// answers, errs the calls that failed.
 func tally(rs []reply, pred func([]int64) bool) (yes, no, errs int) {
 	for _, r := range rs {
 		switch {
@@ -179,17 +187,47 @@ func tally(rs []reply, pred func([]int64) bool) (yes, no, errs int) {
 	return yes, no, errs
 }
 
-// unavailable wraps the first error among rs.
+// votes is, among the answers of rs that pick accepts, the fence most of
+// them report (the higher on a tie) and how many report it.
+func votes(rs []reply, pick func([]int64) bool) (fence int64, n int) {
+	count := map[int64]int{}
+	for _, r := range rs {
+		if r.err == nil && pick(r.res) {
+			count[r.res[2]]++
+		}
+	}
+	for f, c := range count {
+		if c > n || c == n && f > fence {
+			fence, n = f, c
+		}
+	}
+	return fence, n
+}
+
+// settled reports whether an outcome that votes answers are for, with
+// pending answers still to come, is known: it has a majority, or can no
+// longer get one.
+func (q *QuorumStore) settled(votes, pending int) bool {
+	return votes >= q.quorum || votes+pending < q.quorum
+}
+
+// unavailable is the error of a vote that rs leave undecided: too few
+// masters answered, or those that did not could tip it. It wraps the first
+// failed call's error, or ctx's.
 func (q *QuorumStore) unavailable(ctx context.Context, what string, rs []reply) error {
+	why := fmt.Sprintf("%s: %d of %d masters answered, %d needed", what, countOK(rs), len(q.masters), q.quorum)
+	if countOK(rs) >= q.quorum {
+		why = fmt.Sprintf("%s: %d of %d masters answered, undecided without the others", what, countOK(rs), len(q.masters))
+	}
 	for _, r := range rs {
 		if r.err != nil {
-			return fmt.Errorf("%w: %s: %d of %d masters answered, %d needed: %w", ErrUnavailable, what, countOK(rs), len(q.masters), q.quorum, r.err)
+			return fmt.Errorf("%w: %s: %w", ErrUnavailable, why, r.err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, why, err)
 	}
-	return fmt.Errorf("%w: %s: %d of %d masters answered, %d needed", ErrUnavailable, what, countOK(rs), len(q.masters), q.quorum)
+	return fmt.Errorf("%w: %s", ErrUnavailable, why)
 }
 
 func countOK(rs []reply) int {
@@ -236,11 +274,9 @@ func (q *QuorumStore) refusal(id string, rs []reply, other func([]int64) bool) (
 const maxAttempts = 3
 
 // Acquire takes the lease once on a majority; it ignores req.Wait (see Locker).
-func (q *QuorumStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, error) {
-	var (
-		l   Lease
-		err error
-	)
+func (q *QuorumStore) Acquire(ctx context.Context, req AcquireRequest) (l Lease, err error) {
+	q.wakes.begin(req.ID)
+	defer func() { q.wakes.end(req.ID, err == nil) }()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		var stale bool
 		l, stale, err = q.acquire(ctx, req)
@@ -251,49 +287,83 @@ func (q *QuorumStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, e
 	return l, err
 }
 
+// The answers of quorum_acquire.lua (phase 2), its first value.
+const (
+	grantStale      = -1 // free here, but the master saw a later proposal
+	grantHeld       = 0  // held by another owner
+	grantNew        = 1  // granted: this attempt wrote the lease
+	grantKept       = 2  // the caller's lease with the proposed fence, extended
+	grantOtherFence = 3  // the caller's lease with another fence, left alone
+)
+
 // acquire is one attempt; stale reports that a refused proposal, not another
 // holder, kept it from a majority, so a fresh proposal may succeed.
+//
+// A re-acquire by the holder keeps its lease and its fence: when a majority
+// of the masters hold the caller's lease with one fence, the attempt
+// proposes that fence again, which extends the lease where it is held and
+// grants it where the lock is free. When the caller's lease is on some of
+// the masters that answered and those that did not answer could make it a
+// majority, the caller may be the holder or may not (a lease that ended
+// everywhere else): a new fence would break "a re-acquire keeps the fence",
+// its old fence could be below a lease granted since, so the answer is
+// ErrUnavailable, and nothing is written.
 func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, bool, error) {
 	n, need := len(q.masters), q.quorum
 	keys := []string{q.Key(req.ID)}
+	mine := func(res []int64) bool { return res[0] == 1 }
 	other := func(res []int64) bool { return res[1] == 1 && res[0] != 1 }
 
-	// Phase 1: the fences and clocks of a majority.
+	// Phase 1: the fences and clocks of a majority, and of every master that
+	// may decide whether the caller or another owner holds the lease.
 	reads := q.fanout(ctx, script(quorumReadScript, 5, keys, req.Owner),
-		func(rs []reply) bool { return countOK(rs) >= need }, nil)
+		func(rs []reply) bool {
+			pending := n - len(rs)
+			_, m := votes(rs, mine)
+			_, o := votes(rs, other)
+			return countOK(rs) >= need && q.settled(m, pending) && q.settled(o, pending)
+		}, nil)
 	if countOK(reads) < need {
 		return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", reads)
 	}
-	if heldByOther, _, _ := tally(reads, other); heldByOther > n-need {
-		l, err := q.refusal(req.ID, reads, other)
-		return l, false, err
+	silent := n - countOK(reads)
+	mineFence, mineVotes := votes(reads, mine)
+	_, otherVotes := votes(reads, other)
+	free, _, _ := tally(reads, func(res []int64) bool { return res[1] == 0 })
+	if l, ok := q.holder(req.ID, reads, other); ok {
+		return l, false, ErrHeld
+	}
+	switch {
+	case mineVotes >= need: // the holder again
+	case mineVotes+silent >= need:
+		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the caller's lease is on %d of %d masters and %d did not answer: "+
+			"whether it still holds the lock is undecided", ErrUnavailable, mineVotes, n, silent)
+	case otherVotes+silent >= need:
+		return Lease{ID: req.ID}, false, fmt.Errorf("%w: another owner's lease is on %d of %d masters and %d did not answer",
+			ErrContended, otherVotes, n, silent)
+	case free+silent < need: // partial grants on too many masters: no fresh grant can win
+		return Lease{ID: req.ID}, false, ErrContended
 	}
 	var (
 		maxFence, maxTime int64
-		mine              = map[int64]int{}
 		proposal          int64
-		retry             bool
+		retry             = mineVotes >= need // the holder again: keep its fence
 	)
 	for _, r := range reads {
-		if r.err != nil {
-			continue
-		}
-		maxFence, maxTime = max(maxFence, r.res[2]), max(maxTime, r.res[4])
-		if r.res[0] == 1 {
-			mine[r.res[2]]++
+		if r.err == nil {
+			maxFence, maxTime = max(maxFence, r.res[2]), max(maxTime, r.res[4])
 		}
 	}
-	for f, c := range mine {
-		if c >= need {
-			proposal, retry = f, true // the holder again: keep its fence
-		}
-	}
-	if !retry {
+	if retry {
+		proposal = mineFence
+	} else {
 		proposal = max(maxFence+1, maxTime)
 	}
 
 	// Phase 2: grant with that fence on a majority, within the validity time.
-	granted := func(res []int64) bool { return res[0] == 1 }
+	granted := func(res []int64) bool { return res[0] == grantNew || res[0] == grantKept }
+	otherP2 := func(res []int64) bool { return res[0] == grantHeld }
+	written := func(r reply) bool { return r.err == nil && r.res[0] == grantNew }
 	decided := make(chan struct{})
 	var failed bool // written before decided is closed
 	start := time.Now()
@@ -304,13 +374,20 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 			return grant(ctx, i, m)
 		},
 		func(rs []reply) bool {
-			yes, no, errs := tally(rs, granted)
-			return yes >= need || no+errs > n-need
+			// Done once granted, or once a grant is impossible and whether
+			// another owner holds a majority (409, not 503) is known.
+			yes, _, _ := tally(rs, granted)
+			pending := n - len(rs)
+			if yes+pending >= need {
+				return yes >= need
+			}
+			_, o := votes(rs, otherP2)
+			return q.settled(o, pending)
 		},
 		func(r reply) { // a grant that came too late to count is undone when the attempt failed
 			<-decided
-			if failed && !retry && r.err == nil && granted(r.res) {
-				q.undo(context.Background(), req.ID, req.Owner, proposal, []int{r.i})
+			if failed && !retry && written(r) {
+				q.undo(context.Background(), req.ID, req.Owner, proposal, []int{r.i}, true)
 			}
 		})
 	validity := req.TTL - time.Since(start) - drift(req.TTL)
@@ -321,25 +398,31 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 	}
 	failed = true
 	close(decided)
-	if !retry { // a retry by the holder only extended its own lease: keep it
+	// Undo only what this attempt wrote. A retry by the holder wrote its own
+	// lease with its own fence: undoing that could end the live lease.
+	if !retry {
 		var undo []int
 		for _, r := range grants {
-			if r.err == nil && granted(r.res) {
+			if written(r) {
 				undo = append(undo, r.i)
 			}
 		}
-		q.undo(ctx, req.ID, req.Owner, proposal, undo)
+		// An attempt that never had a majority was never anyone's holder:
+		// undoing it wakes nobody (its competitors retry by themselves).
+		// One that had it too late, or a grant undone late, may have been
+		// seen as the holder by a waiter, who must not sleep out its TTL.
+		q.undo(ctx, req.ID, req.Owner, proposal, undo, yes >= need || q.wakeAll.Load())
 	}
-	heldByOther, _, _ := tally(grants, other)
-	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == -1 })
+	heldByOther, _, _ := tally(grants, otherP2)
+	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == grantStale })
 	switch {
 	case yes >= need:
 		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, req.TTL)
 	case heldByOther > 0 && (staleN == 0 || heldByOther > n-need):
-		l, err := q.refusal(req.ID, grants, other)
+		l, err := q.refusal(req.ID, grants, otherP2)
 		return l, false, err
 	case staleN > 0:
-		l, err := q.refusal(req.ID, grants, other)
+		l, err := q.refusal(req.ID, grants, otherP2)
 		return l, true, err
 	}
 	return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", grants)
@@ -380,13 +463,18 @@ func (q *QuorumStore) awaitGrant(ctx context.Context, id, owner string, i int) {
 // undo ends the grants that owner's failed attempt with fence made on the
 // masters idx. Only those grants: the undo may arrive after the owner's next
 // attempt was granted with another fence, and must leave that one alone.
-func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, idx []int) {
+// publish wakes the lock's waiters, as a release does.
+func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, idx []int, publish bool) {
 	if len(idx) == 0 {
 		return
 	}
 	m0 := q.masters[0]
+	pub := "0"
+	if publish {
+		pub = "1"
+	}
 	op := script(quorumUndoScript, 4, []string{m0.Key(id), m0.channel(id)},
-		owner, strconv.FormatInt(fence, 10), ms(q.opts.Tombstone), m0.publishCmd())
+		owner, strconv.FormatInt(fence, 10), ms(q.opts.Tombstone), m0.publishCmd(), pub)
 	var wg sync.WaitGroup
 	for _, i := range idx {
 		wg.Add(1)
@@ -401,11 +489,12 @@ func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, i
 }
 
 // Release gives the lease back on every master (each publishes a wake-up).
-// Once a majority answered, the lease is over: it succeeds if any master
-// still had it for owner, else it is ErrNotHeld. It answers as soon as a
-// majority released it, else once every master answered or timed out.
+// It succeeds when a majority released the owner's lease, and is ErrNotHeld
+// when a majority did not have it (a key on a minority is a late grant that
+// outlived an expired lease, not a live lease); anything in between is
+// undecided, ErrUnavailable. It answers as soon as the outcome is known;
+// the masters that have not answered yet still get the release.
 func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, error) {
-	need := q.quorum
 	m0 := q.masters[0]
 	released := func(res []int64) bool { return res[0] == 1 }
 	release := script(releaseScript, 4, []string{m0.Key(id), m0.channel(id)}, owner, ms(q.opts.Tombstone), m0.publishCmd())
@@ -414,23 +503,14 @@ func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, err
 			q.awaitGrant(ctx, id, owner, i)
 			return release(ctx, i, m)
 		},
-		func(rs []reply) bool {
-			yes, _, _ := tally(rs, released)
-			return yes >= need
-		}, nil)
-	if countOK(rs) < need {
-		return Lease{ID: id}, q.unavailable(ctx, "release", rs)
-	}
-	// The lease was owner's only if a majority had it: a key on a minority
-	// is a late grant that outlived an expired lease, not a live lease.
-	yes, _, _ := tally(rs, released)
-	switch {
-	case yes >= need:
-	case yes+len(q.masters)-countOK(rs) >= need:
-		return Lease{ID: id}, q.unavailable(ctx, "release", rs) // the silent masters decide
-	default:
+		func(rs []reply) bool { return q.decided(rs, released) }, nil)
+	switch yes, no, _ := tally(rs, released); {
+	case yes >= q.quorum:
+	case no >= q.quorum:
 		l, _ := q.holder(id, rs, func(res []int64) bool { return res[1] == 1 })
 		return l, ErrNotHeld
+	default: // the silent masters decide
+		return Lease{ID: id}, q.unavailable(ctx, "release", rs)
 	}
 	l := Lease{ID: id, Owner: owner}
 	for _, r := range rs {
@@ -442,66 +522,76 @@ func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, err
 }
 
 // Heartbeat extends owner's live lease to ttl from now on every master; it
-// succeeds when a majority extended it within the validity time.
+// succeeds when a majority extended it within the validity time, and is
+// ErrNotHeld when a majority refused (a wrong owner, or a lease that ended);
+// anything in between is undecided, ErrUnavailable.
 func (q *QuorumStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
-	n, need := len(q.masters), q.quorum
 	extended := func(res []int64) bool { return res[0] == 1 }
 	start := time.Now()
 	rs := q.fanout(ctx, script(heartbeatScript, 4, []string{q.Key(id)}, owner, ms(ttl)),
-		func(rs []reply) bool {
-			yes, no, errs := tally(rs, extended)
-			return yes >= need || no+errs > n-need
-		}, nil)
+		func(rs []reply) bool { return q.decided(rs, extended) }, nil)
 	validity := ttl - time.Since(start) - drift(ttl)
 	yes, no, _ := tally(rs, extended)
 	switch {
-	case yes >= need && validity > 0:
-		l := Lease{ID: id, Held: true, Owner: owner, TTL: validity}
-		for _, r := range rs {
-			if r.err == nil && extended(r.res) {
-				l.Fence = max(l.Fence, r.res[2])
-			}
-		}
-		return l, nil
-	case yes >= need:
+	case yes >= q.quorum && validity > 0:
+		fence, _ := votes(rs, extended)
+		return Lease{ID: id, Held: true, Owner: owner, Fence: fence, TTL: validity}, nil
+	case yes >= q.quorum:
 		return Lease{ID: id}, fmt.Errorf("%w: heartbeat: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, ttl)
-	case no > n-need:
+	case no >= q.quorum:
 		l, _ := q.holder(id, rs, func(res []int64) bool { return res[1] == 1 })
 		return l, ErrNotHeld
 	}
 	return Lease{ID: id}, q.unavailable(ctx, "heartbeat", rs)
 }
 
+// decided reports whether the answers rs settle a yes-or-no vote: a majority
+// of the answers pred accepts, a majority of the others, or neither possible
+// whatever the masters that have not answered say. Failed calls are neither.
+func (q *QuorumStore) decided(rs []reply, pred func([]int64) bool) bool {
+	yes, no, _ := tally(rs, pred)
+	pending := len(q.masters) - len(rs)
+	return yes >= q.quorum || no >= q.quorum || (yes+pending < q.quorum && no+pending < q.quorum)
+}
+
 // Inspect reports the lock as the majority sees it: held when a majority
-// holds it, with the TTL until fewer than a majority do.
+// holds one lease (one fence), with the TTL until fewer than a majority do;
+// free when a majority has no lease. A lock split between partial grants is
+// neither, ErrContended, and one whose silent masters could make either
+// true is undecided, ErrUnavailable.
 func (q *QuorumStore) Inspect(ctx context.Context, id string) (Lease, error) {
 	n, need := len(q.masters), q.quorum
 	held := func(res []int64) bool { return res[1] == 1 }
+	free := func(res []int64) bool { return res[1] == 0 }
 	rs := q.fanout(ctx, script(inspectScript, 4, []string{q.Key(id)}),
 		func(rs []reply) bool {
-			yes, no, _ := tally(rs, held)
-			return yes >= need || no > n-need
+			pending := n - len(rs)
+			_, h := votes(rs, held)
+			f, _, _ := tally(rs, free)
+			return h >= need || f >= need || (h+pending < need && f+pending < need)
 		}, nil)
 	if countOK(rs) < need {
 		return Lease{ID: id}, q.unavailable(ctx, "inspect", rs)
 	}
-	l := Lease{ID: id}
-	var ttls []time.Duration
-	for _, r := range rs {
-		if r.err != nil {
-			continue
-		}
-		l.Fence = max(l.Fence, r.res[2])
-		if held(r.res) {
-			ttls = append(ttls, time.Duration(r.res[3])*time.Millisecond)
-		}
+	if l, ok := q.holder(id, rs, held); ok {
+		return l, nil
 	}
-	if len(ttls) >= need {
-		slices.Sort(ttls)
-		l.Held = true
-		l.TTL = max(ttls[len(ttls)-need], 0) // the lease ends when fewer than a majority hold it
+	_, h := votes(rs, held)
+	f, _, _ := tally(rs, free)
+	silent := n - countOK(rs)
+	switch {
+	case f >= need:
+		l := Lease{ID: id}
+		for _, r := range rs {
+			if r.err == nil {
+				l.Fence = max(l.Fence, r.res[2])
+			}
+		}
+		return l, nil
+	case h+silent >= need || f+silent >= need:
+		return Lease{ID: id}, q.unavailable(ctx, "inspect", rs)
 	}
-	return l, nil
+	return Lease{ID: id}, ErrContended
 }
 
 // Ping succeeds when a majority of the masters answer.
@@ -521,12 +611,14 @@ func (q *QuorumStore) Ping(ctx context.Context) error {
 
 // Subscribe subscribes to id's releases on every master and merges their
 // wake-ups. It returns once a majority confirmed: a release reaches a
-// majority too, so at least one of them wakes the waiter. Masters that
-// confirm later join; masters that fail are left out of this wait.
+// majority too, so at least one of them wakes a waiter. Masters that
+// confirm later join; masters that fail are left out of this wait. Each
+// release wakes one of the process's waiters on id (see wakeGates).
 func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}, func(), error) {
 	n, need := len(q.masters), q.quorum
 	subCtx, cancel := context.WithCancel(ctx)
 	wake := make(chan struct{}, 1)
+	q.wakes.join(id, wake)
 	done := make(chan struct{})
 	results := make(chan error, n)
 	var wg sync.WaitGroup
@@ -543,6 +635,10 @@ func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}
 			for {
 				select {
 				case <-w:
+					if !q.wakeAll.Load() {
+						q.wakes.released(id)
+						continue
+					}
 					select {
 					case wake <- struct{}{}:
 					default: // a wake-up is already pending
@@ -559,6 +655,7 @@ func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}
 			cancel()
 			close(done)
 			wg.Wait()
+			q.wakes.leave(id, wake)
 		})
 	}
 	timer := time.NewTimer(q.opts.Timeout)

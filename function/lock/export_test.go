@@ -1,0 +1,6 @@
+package lock
+
+// SetQuorumWakeAll switches q back to the wake-ups before issue 11 (item 8):
+// every release and every undo wakes every local waiter; false restores one
+// waiter per release. The contention benchmark compares both in one run.
+func SetQuorumWakeAll(q *QuorumStore, on bool) { q.wakeAll.Store(on) }
