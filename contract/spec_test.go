@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -17,16 +15,6 @@ import (
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 )
-
-// repoFile is the path of a file of the repository, from its root.
-func repoFile(tb testing.TB, rel string) string {
-	tb.Helper()
-	_, here, _, ok := runtime.Caller(0)
-	if !ok {
-		tb.Fatal("cannot locate the test's source file")
-	}
-	return filepath.Join(filepath.Dir(here), "..", filepath.FromSlash(rel))
-}
 
 // specFile is the published description, docs/openapi.yaml.
 const specFile = "docs/openapi.yaml"
