@@ -126,7 +126,8 @@ func (s *Service) Close() error {
 }
 
 // authorize requires the bearer token, when one is configured, on every
-// route but the probes' and the scraper's, before any routing.
+// route but the probes', the scraper's and the API description's, before any
+// routing.
 func (s *Service) authorize(next http.Handler) http.Handler {
 	if s.cfg.AuthToken == "" {
 		return next
@@ -134,7 +135,7 @@ func (s *Service) authorize(next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(s.cfg.AuthToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics":
+		case "/healthz", "/readyz", "/metrics", "/openapi.yaml":
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -1,0 +1,37 @@
+package contract
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"handler/function/function"
+)
+
+// Every variable the service reads is documented in docs/API.md, so a new
+// setting cannot ship without its line in the contract.
+func TestAPIDocumentsEveryConfigVariable(t *testing.T) {
+	doc, err := os.ReadFile(repoFile(t, "docs/API.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"PORT"}
+	typ := reflect.TypeOf(function.Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		tag, ok := f.Tag.Lookup("envconfig")
+		if !ok || tag == "-" {
+			t.Errorf("Config.%s has no envconfig name; the check cannot tell which variable it reads", f.Name)
+			continue
+		}
+		names = append(names, function.Prefix+"_"+strings.ToUpper(tag))
+	}
+	// The secrets may also come from files (see LoadConfig).
+	names = append(names, function.Prefix+"_REDIS_URL_FILE", function.Prefix+"_AUTH_TOKEN_FILE")
+	for _, name := range names {
+		if !strings.Contains(string(doc), "| `"+name+"` |") {
+			t.Errorf("docs/API.md has no configuration row for %s", name)
+		}
+	}
+}
