@@ -20,8 +20,9 @@ var (
 	//go:embed inspect.lua
 	inspectLua string
 
-	// Scripts are sent by EVALSHA, falling back to EVAL once per connection
-	// target, so start-up does no I/O to load them.
+	// Scripts are sent by EVAL until one call succeeded, then by EVALSHA
+	// (EVAL again after a NOSCRIPT); see pipeliner.exec. Start-up does no
+	// I/O to load them.
 	acquireScript   = redis.NewScript(acquireLua)
 	releaseScript   = redis.NewScript(releaseLua)
 	heartbeatScript = redis.NewScript(heartbeatLua)
