@@ -50,8 +50,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case "/metrics":
-		if h.Metrics != nil && allow(w, r, http.MethodGet) {
-			h.Metrics.ServeHTTP(w, r)
+		if h.Metrics != nil { // else no such route: 404 below
+			if allow(w, r, http.MethodGet) {
+				h.Metrics.ServeHTTP(w, r)
+			}
 			return
 		}
 	}
