@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,6 +14,32 @@ import (
 // ErrClosed is returned to callers, waiters among them, once the Locker or
 // Store is shutting down. It wraps ErrUnavailable: try again elsewhere.
 var ErrClosed = fmt.Errorf("%w: shutting down", ErrUnavailable)
+
+// ErrTooManyWaiters is returned at once, with the lock's current lease, to
+// a waiting acquire that finds the lock held while the Locker's cap of
+// waiters is reached. It wraps ErrUnavailable (a 503): try again later, or
+// elsewhere.
+var ErrTooManyWaiters = fmt.Errorf("%w: too many acquires are waiting on this instance", ErrUnavailable)
+
+// DefaultMaxWaiters is the cap of waiting acquires a Locker takes when
+// WithMaxWaiters is not given or not positive.
+const DefaultMaxWaiters = 1000
+
+// LockerOption changes a Locker.
+type LockerOption func(*Locker)
+
+// WithMaxWaiters caps the acquires that wait at once: past n, a waiting
+// acquire that finds the lock held answers ErrTooManyWaiters instead of
+// waiting. In Cluster mode every lock id with waiters holds a pub/sub
+// connection to its master, so the cap bounds those connections too. n <= 0
+// means DefaultMaxWaiters.
+func WithMaxWaiters(n int) LockerOption {
+	return func(l *Locker) {
+		if n > 0 {
+			l.maxWaiters = int64(n)
+		}
+	}
+}
 
 // Notifier wakes waiters when a lease on a lock ends by release.
 type Notifier interface {
@@ -26,15 +53,24 @@ type Notifier interface {
 // again, until it wins or Wait runs out. It never polls.
 type Locker struct {
 	Store
-	notify Notifier
-	done   chan struct{}
-	once   sync.Once
+	notify     Notifier
+	done       chan struct{}
+	once       sync.Once
+	maxWaiters int64
+	waiters    atomic.Int64
 }
 
 // NewLocker returns a Locker on s, woken by n.
-func NewLocker(s Store, n Notifier) *Locker {
-	return &Locker{Store: s, notify: n, done: make(chan struct{})}
+func NewLocker(s Store, n Notifier, opts ...LockerOption) *Locker {
+	l := &Locker{Store: s, notify: n, done: make(chan struct{}), maxWaiters: DefaultMaxWaiters}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
 }
+
+// Waiters is the number of acquires waiting now.
+func (l *Locker) Waiters() int { return int(l.waiters.Load()) }
 
 // Acquire takes the lease on req.ID, waiting up to req.Wait for it. A wait
 // that runs out returns ErrHeld with the current lease.
@@ -52,9 +88,16 @@ func (l *Locker) Acquire(ctx context.Context, req AcquireRequest) (Lease, error)
 }
 
 // wait waits for the lease that the first try found blocked, with lease held
-// and error heldErr (ErrHeld or ErrContended).
-func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldErr error) (Lease, error) {
+// and error heldErr (ErrHeld or ErrContended). Whatever ends the wait, the
+// answer's Waited says how long it lasted.
+func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldErr error) (lease Lease, err error) {
+	if l.waiters.Add(1) > l.maxWaiters {
+		l.waiters.Add(-1)
+		return held, ErrTooManyWaiters
+	}
+	defer l.waiters.Add(-1)
 	start := time.Now()
+	defer func() { lease.Waited = time.Since(start) }()
 	waitCtx, cancel := context.WithTimeout(ctx, req.Wait)
 	defer cancel()
 
@@ -74,7 +117,7 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 	for {
 		lease, err := l.Store.Acquire(ctx, req)
 		if err == nil {
-			lease.Waited, lease.Woken = time.Since(start), woken
+			lease.Woken = woken
 			return lease, nil
 		}
 		if !blocked(err) {
@@ -96,7 +139,6 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 			if ctx.Err() != nil {
 				return Lease{ID: req.ID}, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(ctx))
 			}
-			lease.Waited = time.Since(start)
 			return lease, err // ErrHeld, or ErrContended
 		}
 		woken = true
