@@ -50,6 +50,7 @@ type RedisStore struct {
 	opts RedisOptions
 	hub  *hub
 	pipe *pipeliner
+	ver  versionCheck
 }
 
 // NewRedisStore returns a store on rdb. It does no I/O.
@@ -162,7 +163,7 @@ func (s *RedisStore) run(ctx context.Context, script *redis.Script, id string, k
 	l := Lease{ID: id}
 	res, err := s.pipe.do(ctx, script, keys, args)
 	if err != nil {
-		return l, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return l, false, fmt.Errorf("%w: %w", ErrUnavailable, s.ver.explain(ctx, s.rdb, err))
 	}
 	if len(res) != 4 {
 		return l, false, fmt.Errorf("%w: script answered %d values", ErrUnavailable, len(res))
