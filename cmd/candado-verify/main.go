@@ -135,6 +135,14 @@ func newEnv(root, name string, candado func() (string, error)) (check.Env, func(
 		Logf:    func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
 		Candado: candado,
 	}
+	env.NewRedisArgs = func(args ...string) check.Redis {
+		r, err := check.StartRedis(tempDir(), args...)
+		if err != nil {
+			fail(err)
+		}
+		env.Cleanup(r.Close)
+		return r
+	}
 	env.NewRedis = func() check.Redis {
 		r, err := check.StartRedis(tempDir())
 		if err != nil {
