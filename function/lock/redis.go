@@ -70,7 +70,10 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 			return rdb.SSubscribe(ctx)
 		}
 		return rdb.Subscribe(ctx)
-	}, opts.Sharded)
+	}, opts.Sharded, opts.Timeout)
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		s.hub.reload = cc.ReloadState
+	}
 	return s
 }
 
