@@ -4,7 +4,9 @@ package lock_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,6 +229,69 @@ func waitShardSubscribers(t *testing.T, srv *redistest.Server, channel string, n
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("shard subscribers of %s on %s = %v (%v), want %d", channel, srv.Addr(), got, err, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// In Cluster mode each lock id with waiters holds a pub/sub connection to
+// its master: the cap of waiters bounds those connections too, and a
+// waiter past it answers at once.
+func TestClusterWaitersCapBoundsConnections(t *testing.T) {
+	srvs := startCluster(t, 3)
+	s := lock.NewRedisStore(clusterClient(srvs), lock.RedisOptions{Prefix: "it:", Timeout: opTimeout, Sharded: true})
+	t.Cleanup(func() { s.Close() })
+	const max, ids = 5, 20
+	l := lock.NewLocker(s, s, lock.WithMaxWaiters(max))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := 0; i < ids; i++ {
+		if _, err := l.Acquire(ctx, lock.AcquireRequest{ID: fmt.Sprintf("cap/%d", i), Owner: "h", TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := make(chan error, ids)
+	for i := 0; i < ids; i++ {
+		go func(i int) {
+			_, err := l.Acquire(ctx, lock.AcquireRequest{ID: fmt.Sprintf("cap/%d", i), Owner: "w", TTL: time.Second, Wait: time.Minute})
+			refused <- err
+		}(i)
+	}
+	for i := 0; i < ids-max; i++ {
+		select {
+		case err := <-refused:
+			if !errors.Is(err, lock.ErrTooManyWaiters) {
+				t.Fatalf("waiter past the cap: %v, want ErrTooManyWaiters", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d waiters past the cap were refused", i, ids-max)
+		}
+	}
+	pubsub := func() int {
+		n := 0
+		for _, srv := range srvs {
+			list, err := srv.Client().ClientList(context.Background()).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += strings.Count(list, "flags=P")
+		}
+		return n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Waiters() != max || pubsub() != max {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters, %d pub/sub connections; want %d of each", l.Waiters(), pubsub(), max)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	for i := 0; i < max; i++ {
+		<-refused
+	}
+	for pubsub() != 0 {
+		if time.Now().After(deadline.Add(5 * time.Second)) {
+			t.Fatalf("%d pub/sub connections left after every wait ended", pubsub())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
