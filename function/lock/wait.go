@@ -42,7 +42,9 @@ func WithMaxWaiters(n int) LockerOption {
 // Notifier wakes waiters when a lease on a lock ends by release.
 type Notifier interface {
 	// Subscribe returns a channel that receives a value after each release of
-	// id, once the subscription is active, and a func that ends it.
+	// id, and a func that ends it. It returns once the subscription is
+	// active, or after a bounded wait for it: a release before the late
+	// activation then goes unseen, and the activation itself sends a value.
 	Subscribe(ctx context.Context, id string) (wake <-chan struct{}, stop func(), err error)
 }
 
