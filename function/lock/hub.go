@@ -23,9 +23,9 @@ import (
 // Redis that does not answer stalls that goroutine only. Each connection is
 // pinged when idle; one whose ping goes unanswered (half-open, or a Redis
 // that stopped) is replaced, and so is a shard connection whose channel Redis
-// dropped because its slot moved (a sunsubscribe push). Every replacement
-// wakes the waiters of its channels, who try again, since a release may have
-// gone unseen meanwhile.
+// dropped because its slot moved (a sunsubscribe push). The confirmations on
+// the replacement wake the waiters of its channels, who try again, since a
+// release may have gone unseen meanwhile.
 type hub struct {
 	newPubSub func(context.Context) *redis.PubSub
 	sharded   bool
@@ -193,7 +193,9 @@ func (h *hub) currentLocked(c *psConn) bool {
 }
 
 // replace swaps a failed connection for a new one that subscribes to its
-// channels again, and wakes their waiters to try again.
+// channels again. The new one's confirmations wake the waiters to try
+// again (see dispatch): waking them now, while Redis may still not answer,
+// would only turn their waits into errors.
 func (h *hub) replace(c *psConn) {
 	h.mu.Lock()
 	if !h.currentLocked(c) {
@@ -203,14 +205,12 @@ func (h *hub) replace(c *psConn) {
 	n := h.startLocked(c.own)
 	if c.own == nil {
 		h.shared = n
-		for channel, t := range h.topics {
+		for channel := range h.topics {
 			n.send(psOp{subscribe: true, channel: channel})
-			wakeAll(t)
 		}
 	} else {
 		c.own.conn = n
 		n.send(psOp{subscribe: true, channel: c.own.channel})
-		wakeAll(c.own)
 	}
 	h.mu.Unlock()
 	c.close()
