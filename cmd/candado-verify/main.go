@@ -8,7 +8,9 @@
 //	candado-verify soak [-duration 2m]      churn, waiters, then leak figures
 //
 // It prints one line per scenario (name, operations checked, faults
-// injected, violations) and exits 1 if any guarantee broke.
+// injected, violations) and exits 1 if any guarantee broke. The scenario
+// cluster-reset (a Redis Cluster whose connections reset in the middle of
+// pipelines) also needs redis-cli on PATH, to create the cluster.
 package main
 
 import (
