@@ -63,9 +63,9 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	s.store = store
-	s.locker = lock.NewLocker(store, notifier)
+	s.locker = lock.NewLocker(store, notifier, lock.WithMaxWaiters(cfg.MaxWaiters))
 
-	m := newMetrics()
+	m := newMetrics(s.locker.Waiters)
 	var locks api.Locks = observed{Locks: s.locker, m: m, log: log}
 	if cfg.EventSink != "" {
 		s.sink = events.NewSink(cfg.EventSink, cfg.EventSource, log)

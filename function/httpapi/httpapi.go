@@ -54,8 +54,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serveOpenAPI(w, r)
 		return
 	case "/metrics":
-		if h.Metrics != nil && allow(w, r, http.MethodGet) {
-			h.Metrics.ServeHTTP(w, r)
+		if h.Metrics != nil { // else no such route: 404 below
+			if allow(w, r, http.MethodGet) {
+				h.Metrics.ServeHTTP(w, r)
+			}
 			return
 		}
 	}
