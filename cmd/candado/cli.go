@@ -121,6 +121,8 @@ Runs the Candado server. It is configured only by these environment variables
   CANDADO_MAX_TTL       longest lease (default 1h)
   CANDADO_MAX_WAIT      longest wait of an acquire (default 60s); a longer wait is cut
                         and its answer says wait_cut (clients ask again for the rest)
+  CANDADO_MAX_WAITERS   most acquires waiting at once in this process (default 1000);
+                        past it a waiting acquire answers 503 with Retry-After at once
   CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set
   CANDADO_BACKEND_TIMEOUT  bound of each Redis round trip (default 500ms)
   CANDADO_EVENT_SOURCE  CloudEvents source of reply events (default /candado)
