@@ -16,7 +16,12 @@ const (
 	CodeNotHeld          = "not_held"
 	CodeTooLarge         = "too_large"
 	CodeUnavailable      = "unavailable"
+	CodeForbidden        = "forbidden"
 )
+
+// ErrForbidden means the caller may not do this (revoke without an
+// operator's token): a 403.
+var ErrForbidden = errors.New("forbidden")
 
 // Envelope is the JSON body of every answer.
 type Envelope struct {
@@ -75,6 +80,8 @@ func CodeOf(err error) string {
 		return CodeHeld
 	case errors.Is(err, lock.ErrNotHeld):
 		return CodeNotHeld
+	case errors.Is(err, ErrForbidden):
+		return CodeForbidden
 	case errors.Is(err, ErrTooLarge):
 		return CodeTooLarge
 	case errors.Is(err, lock.ErrInvalid):
@@ -100,7 +107,8 @@ func Result(id string, lease lock.Lease, err error) Envelope {
 	}
 	msg := err.Error()
 	var unusable *Unusable
-	if code == CodeUnavailable && !errors.Is(err, lock.ErrClosed) && !errors.Is(err, lock.ErrTooManyWaiters) && !errors.As(err, &unusable) {
+	if code == CodeUnavailable && !errors.Is(err, lock.ErrClosed) && !errors.Is(err, lock.ErrTooManyWaiters) &&
+		!errors.Is(err, lock.ErrUnsupported) && !errors.As(err, &unusable) {
 		msg = "backend unavailable, retry later" // the cause goes to the log, not to callers
 	}
 	return Envelope{Error: msg, Code: code, Data: data}

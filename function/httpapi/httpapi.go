@@ -25,6 +25,10 @@ type Handler struct {
 	Ready func(context.Context) error
 	// Metrics serves /metrics; nil answers 404.
 	Metrics http.Handler
+	// List serves GET /locks (see list.go); nil answers 503 unsupported.
+	List func(context.Context, lock.ListRequest) (lock.ListPage, error)
+	// Revoke serves POST /locks/{id}/revoke; nil answers 503 unsupported.
+	Revoke func(context.Context, string) (lock.Lease, error)
 }
 
 // Route names a request's route for metrics: the first path segment of a
@@ -53,6 +57,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/openapi.yaml":
 		serveOpenAPI(w, r)
 		return
+	case "/locks":
+		if allow(w, r, http.MethodGet) {
+			h.list(w, r)
+		}
+		return
 	case "/metrics":
 		if h.Metrics != nil { // else no such route: 404 below
 			if allow(w, r, http.MethodGet) {
@@ -67,6 +76,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(w, r, http.MethodGet, http.MethodPost) {
 			h.operate(w, r, op, id)
 		}
+	case found && route == "locks" && r.Method == http.MethodPost && strings.HasSuffix(id, "/revoke"):
+		h.revoke(w, r, strings.TrimSuffix(id, "/revoke"))
 	case found && route == "locks":
 		if allow(w, r, http.MethodGet) {
 			h.inspect(w, r, id)
@@ -180,6 +191,8 @@ func StatusOf(code string) int {
 		return http.StatusBadRequest
 	case api.CodeUnauthorized:
 		return http.StatusUnauthorized
+	case api.CodeForbidden:
+		return http.StatusForbidden
 	case api.CodeNotFound:
 		return http.StatusNotFound
 	case api.CodeMethodNotAllowed:

@@ -1,12 +1,15 @@
 -- Acquire the lease on KEYS[1] for owner ARGV[1] for ARGV[2] milliseconds.
 -- The lock is one hash: owner ('' after a release: a tombstone keeping the
 -- fence for a moment) and fence. Returns {granted, held, fence, pttl}.
+-- When KEYS[2] is given, a change message goes to that channel with the
+-- command ARGV[3] (see changes.go): "acquired FENCE TTL" or "extended ...".
 local cur = redis.call('HMGET', KEYS[1], 'owner', 'fence')
 local owner, fence = cur[1], tonumber(cur[2])
 if owner and owner ~= '' then
   if owner == ARGV[1] then
     -- The holder again: an idempotent retry keeps the fence, resets the TTL.
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    if KEYS[2] then redis.call(ARGV[3], KEYS[2], 'extended ' .. cur[2] .. ' ' .. ARGV[2]) end
     return {1, 1, fence, tonumber(ARGV[2])}
   end
   return {0, 1, fence, redis.call('PTTL', KEYS[1])}
@@ -24,4 +27,5 @@ if fence and fence >= f then
 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'fence', string.format('%.0f', f), 'prev', '')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if KEYS[2] then redis.call(ARGV[3], KEYS[2], 'acquired ' .. string.format('%.0f', f) .. ' ' .. ARGV[2]) end
 return {1, 1, f, tonumber(ARGV[2])}

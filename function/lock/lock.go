@@ -32,6 +32,10 @@ var (
 	// that would decide did not answer. It wraps ErrUnavailable (503); a
 	// waiting acquire tries again.
 	ErrContended = fmt.Errorf("%w: contended, no owner holds a majority of the masters", ErrUnavailable)
+	// ErrUnsupported means this store (mode) cannot do the operation at all,
+	// as listing, revoking and watching in quorum mode. It wraps
+	// ErrUnavailable (503), and its text is shown to callers.
+	ErrUnsupported = fmt.Errorf("%w: not supported in this CANDADO_REDIS_MODE", ErrUnavailable)
 )
 
 // Lease is the state of one lock as an operation left it.

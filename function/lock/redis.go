@@ -92,7 +92,7 @@ func (s *RedisStore) publishCmd() string {
 
 // Acquire takes the lease once; it ignores req.Wait (see Locker).
 func (s *RedisStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, error) {
-	l, ok, err := s.run(ctx, acquireScript, req.ID, []string{s.Key(req.ID)}, req.Owner, ms(req.TTL))
+	l, ok, err := s.run(ctx, acquireScript, req.ID, []string{s.Key(req.ID), s.changes(req.ID)}, req.Owner, ms(req.TTL), changesCmd)
 	if err != nil {
 		return l, err
 	}
@@ -105,8 +105,8 @@ func (s *RedisStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, er
 
 // Release gives the lease back if owner holds it.
 func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, error) {
-	l, ok, err := s.run(ctx, releaseScript, id, []string{s.Key(id), s.channel(id)},
-		owner, ms(s.opts.Tombstone), s.publishCmd())
+	l, ok, err := s.run(ctx, releaseScript, id, []string{s.Key(id), s.channel(id), s.changes(id)},
+		owner, ms(s.opts.Tombstone), s.publishCmd(), changesCmd)
 	if err != nil {
 		return l, err
 	}
@@ -119,7 +119,7 @@ func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, erro
 
 // Heartbeat extends owner's live lease to ttl from now.
 func (s *RedisStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
-	l, ok, err := s.run(ctx, heartbeatScript, id, []string{s.Key(id)}, owner, ms(ttl))
+	l, ok, err := s.run(ctx, heartbeatScript, id, []string{s.Key(id), s.changes(id)}, owner, ms(ttl), changesCmd)
 	if err != nil {
 		return l, err
 	}

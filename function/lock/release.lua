@@ -2,13 +2,15 @@
 -- for ARGV[2] ms that keeps the fence, and wake waiters on channel KEYS[2]
 -- with ARGV[3] (PUBLISH, or SPUBLISH in Cluster). A release repeated by the
 -- same owner within the tombstone's life succeeds again, so a retried call
--- is idempotent. Returns {released, held, fence, pttl}.
+-- is idempotent. Returns {released, held, fence, pttl}. When KEYS[3] is
+-- given, a "released FENCE 0" change message goes there with ARGV[4].
 local cur = redis.call('HMGET', KEYS[1], 'owner', 'fence', 'prev')
 local owner, fence = cur[1], tonumber(cur[2]) or 0
 if owner == ARGV[1] then
   redis.call('HSET', KEYS[1], 'owner', '', 'prev', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call(ARGV[3], KEYS[2], 'released')
+  if KEYS[3] then redis.call(ARGV[4], KEYS[3], 'released ' .. cur[2] .. ' 0') end
   return {1, 0, fence, 0}
 end
 if owner == '' and cur[3] == ARGV[1] then

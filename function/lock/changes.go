@@ -1,0 +1,150 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The kinds of Change.
+const (
+	ChangeAcquired = "acquired"
+	ChangeExtended = "extended"
+	ChangeReleased = "released"
+	ChangeRevoked  = "revoked"
+	// ChangeExpired is never published by Redis: a lease that runs out
+	// leaves no trace there. Watchers learn of it from the service's own
+	// timers (see package watch).
+	ChangeExpired = "expired"
+)
+
+// Change is one change of a lock, as the scripts publish it.
+type Change struct {
+	ID string
+	// Kind is one of the Change* constants.
+	Kind string
+	// Fence is the fence of the lease the change is about.
+	Fence int64
+	// TTL is the lease's length from the change on; 0 once it ended.
+	TTL time.Duration
+}
+
+// Held reports whether the lock is held after the change.
+func (c Change) Held() bool { return c.Kind == ChangeAcquired || c.Kind == ChangeExtended }
+
+// changesCmd publishes change messages. It is PUBLISH in every mode, also
+// in a Cluster, where a plain PUBLISH reaches every node: a watcher of a
+// prefix subscribes with one pattern (PSUBSCRIBE), and shard channels have
+// no patterns. The cost is a message on the Cluster bus per change.
+const changesCmd = "PUBLISH"
+
+// changes is the channel the scripts publish lock id's changes on.
+func (s *RedisStore) changes(id string) string { return s.Key(id) + ":changes" }
+
+// changesPattern matches the change channel of every lock.
+func (s *RedisStore) changesPattern() string { return globEscape(s.opts.Prefix) + "{*}:changes" }
+
+// globEscape escapes the glob characters of Redis' MATCH and PSUBSCRIBE.
+func globEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// parseChange reads the message msg published on channel.
+func (s *RedisStore) parseChange(channel, msg string) (Change, error) {
+	rest, ok := strings.CutPrefix(channel, s.opts.Prefix+"{")
+	id, ok2 := strings.CutSuffix(rest, "}:changes")
+	if !ok || !ok2 {
+		return Change{}, fmt.Errorf("change on unknown channel %q", channel)
+	}
+	f := strings.Fields(msg)
+	if len(f) != 3 {
+		return Change{}, fmt.Errorf("change message %q has %d fields, want 3", msg, len(f))
+	}
+	fence, err1 := strconv.ParseInt(f[1], 10, 64)
+	ttl, err2 := strconv.ParseInt(f[2], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return Change{}, fmt.Errorf("change message %q: %w", msg, err)
+	}
+	return Change{ID: id, Kind: f[0], Fence: fence, TTL: time.Duration(ttl) * time.Millisecond}, nil
+}
+
+// Changes subscribes, on one pub/sub connection, to the changes of every
+// lock and sends them on the returned channel until ctx ends; then the
+// channel is closed. It returns once Redis confirmed the subscription.
+// go-redis reconnects a broken connection by itself; changes published
+// while it was down are lost, and lost is reported by a value on the
+// returned gap channel, so that a watcher can take a fresh snapshot.
+func (s *RedisStore) Changes(ctx context.Context) (<-chan Change, <-chan struct{}, error) {
+	ps := s.rdb.PSubscribe(ctx)
+	sub, cancel := context.WithTimeout(ctx, 2*s.opts.Timeout+time.Second)
+	defer cancel()
+	if err := ps.PSubscribe(sub, s.changesPattern()); err != nil {
+		_ = ps.Close()
+		return nil, nil, fmt.Errorf("%w: subscribing to changes: %w", ErrUnavailable, err)
+	}
+	if _, err := ps.Receive(sub); err != nil { // the confirmation
+		_ = ps.Close()
+		return nil, nil, fmt.Errorf("%w: subscribing to changes: %w", ErrUnavailable, err)
+	}
+	out := make(chan Change, 256)
+	gap := make(chan struct{}, 1)
+	go func() {
+		<-ctx.Done()
+		_ = ps.Close()
+	}()
+	go func() {
+		defer close(out)
+		for {
+			msg, err := ps.Receive(ctx)
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+					return
+				}
+				// go-redis redials and subscribes again on the next Receive.
+				select {
+				case gap <- struct{}{}:
+				default:
+				}
+				select {
+				case <-time.After(100 * time.Millisecond):
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			switch m := msg.(type) {
+			case *redis.Message:
+				c, err := s.parseChange(m.Channel, m.Payload)
+				if err != nil {
+					continue // not ours: a foreign publisher on our pattern
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			case *redis.Subscription:
+				if m.Kind == "psubscribe" { // a resubscription after a redial
+					select {
+					case gap <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return out, gap, nil
+}
