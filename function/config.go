@@ -53,6 +53,9 @@ type Config struct {
 	// MaxWaiters caps the acquires waiting at once in this instance; past it
 	// a waiting acquire answers 503 at once. 0 means the default, 1000.
 	MaxWaiters int `envconfig:"CANDADO_MAX_WAITERS" default:"1000"`
+	// MaxWatchers caps the watch streams open at once in this instance; past
+	// it a watch answers 503 at once. 0 means the default, 1000.
+	MaxWatchers int `envconfig:"CANDADO_MAX_WATCHERS" default:"1000"`
 	// AuthToken, when set, is the bearer token every lock route requires.
 	AuthToken string `envconfig:"CANDADO_AUTH_TOKEN"`
 	// AuthTokenFrom says where AuthToken came from. Empty, from wherever,

@@ -18,6 +18,7 @@ import (
 	"handler/function/function/events"
 	"handler/function/function/httpapi"
 	"handler/function/function/lock"
+	"handler/function/function/watch"
 )
 
 // Service is the lock service: configuration, the lock store, the HTTP and
@@ -28,6 +29,7 @@ type Service struct {
 	store   lock.Store // nil while unusable
 	locker  *lock.Locker
 	sink    *events.Sink
+	feed    *watch.Feed // nil when the store cannot stream changes
 	handler http.Handler
 	// unusable, when set, is why the configuration cannot serve locks (an
 	// empty Redis URL, say): Ready fails with it and every lock call
@@ -77,6 +79,7 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 	if s.store != nil {
 		s.wireAdmin(httpHandler, s.store)
 	}
+	watchHandler := s.newWatch(cfg, limits)
 	// The auth token keys derived owners, so knowing an event's source and id
 	// is not enough to release its lock.
 	ev := &events.Handler{Locks: locks, Limits: limits, Source: cfg.EventSource, OwnerSecret: cfg.AuthToken}
@@ -84,6 +87,10 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		// Waits are cut to end before the entry's request deadline, counted
 		// from here (see api.Request.Do).
 		r = r.WithContext(api.WithArrival(r.Context(), time.Now()))
+		if isWatch(r.URL.Path) {
+			watchHandler.ServeHTTP(w, r)
+			return
+		}
 		if events.IsCloudEvent(r) {
 			ev.ServeHTTP(w, r)
 			return
@@ -147,6 +154,9 @@ func (s *Service) Unusable() error {
 // releases and heartbeats still work, so holders can let go. Call it before
 // the HTTP server's Shutdown, then Close.
 func (s *Service) Shutdown() {
+	if s.feed != nil {
+		s.feed.Close()
+	}
 	if s.locker != nil {
 		s.locker.Shutdown()
 	}
@@ -155,6 +165,9 @@ func (s *Service) Shutdown() {
 // Close frees the connections, then gives the event sink, if any, up to 2s to send what is queued.
 func (s *Service) Close() error {
 	var err error
+	if s.feed != nil {
+		s.feed.Close()
+	}
 	if s.locker != nil {
 		s.locker.Shutdown()
 		err = s.store.Close()

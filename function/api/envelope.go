@@ -108,7 +108,7 @@ func Result(id string, lease lock.Lease, err error) Envelope {
 	msg := err.Error()
 	var unusable *Unusable
 	if code == CodeUnavailable && !errors.Is(err, lock.ErrClosed) && !errors.Is(err, lock.ErrTooManyWaiters) &&
-		!errors.Is(err, lock.ErrUnsupported) && !errors.As(err, &unusable) {
+		!errors.Is(err, lock.ErrUnsupported) && !errors.Is(err, lock.ErrTooManyWatchers) && !errors.As(err, &unusable) {
 		msg = "backend unavailable, retry later" // the cause goes to the log, not to callers
 	}
 	return Envelope{Error: msg, Code: code, Data: data}

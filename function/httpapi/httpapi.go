@@ -36,7 +36,7 @@ type Handler struct {
 func Route(path string) string {
 	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	switch seg {
-	case "acquire", "release", "heartbeat", "locks", "healthz", "readyz", "metrics":
+	case "acquire", "release", "heartbeat", "locks", "healthz", "readyz", "metrics", "watch", "ui":
 		return seg
 	}
 	return "other"

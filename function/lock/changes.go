@@ -23,6 +23,10 @@ const (
 	ChangeExpired = "expired"
 )
 
+// ErrTooManyWatchers is answered (503) to a watch past the cap of
+// watchers of an instance (package watch). It wraps ErrUnavailable.
+var ErrTooManyWatchers = fmt.Errorf("%w: too many watchers on this instance", ErrUnavailable)
+
 // Change is one change of a lock, as the scripts publish it.
 type Change struct {
 	ID string

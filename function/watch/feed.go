@@ -1,0 +1,406 @@
+// Package watch streams lock changes to watchers as Server-Sent Events.
+//
+// One Feed per service instance holds one pub/sub subscription to the
+// change messages every script publishes (see lock.RedisStore.Changes), so
+// a change made through any instance reaches the watchers of every
+// instance. Redis says nothing when a lease runs out, so the Feed keeps a
+// timer per watched lease, re-armed by each extension, and reports the
+// expiry itself when the timer fires and the store confirms the lease is
+// gone.
+package watch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"handler/function/function/lock"
+)
+
+// Source is what a Feed needs of the lock store.
+type Source interface {
+	// Changes streams every lock's changes until ctx ends; gap gets a value
+	// when some may have been lost (a reconnect).
+	Changes(ctx context.Context) (changes <-chan lock.Change, gap <-chan struct{}, err error)
+	Inspect(ctx context.Context, id string) (lock.Lease, error)
+	List(ctx context.Context, req lock.ListRequest) (lock.ListPage, error)
+}
+
+// ErrTooManyWatchers is answered (503) to a watch past the cap of
+// watchers of this instance; it is lock.ErrTooManyWatchers.
+var ErrTooManyWatchers = lock.ErrTooManyWatchers
+
+// DefaultMaxWatchers is the cap when none is given.
+const DefaultMaxWatchers = 1000
+
+// Event kinds besides the lock.Change kinds.
+const (
+	// KindState is the first event of a watch of one id: its state now.
+	KindState = "state"
+	// KindSnapshot is the first event of a watch of a prefix: the held
+	// locks under it now.
+	KindSnapshot = "snapshot"
+)
+
+// Event is one event of a watch stream.
+type Event struct {
+	// Seq orders the Feed's events; with the Feed's epoch it is the SSE id.
+	Seq  uint64
+	Kind string
+	// Lease is the lock after the change (owner always blank); for a
+	// snapshot, the zero Lease.
+	Lease lock.Lease
+	// Locks are a snapshot's held locks; Truncated is set when there were
+	// more than maxSnapshot.
+	Locks     []lock.Lease
+	Truncated bool
+}
+
+// ringSize is how many recent changes a Feed keeps for watchers that
+// reconnect with Last-Event-ID.
+const ringSize = 4096
+
+// maxSnapshot bounds a prefix snapshot.
+const maxSnapshot = 5000
+
+// watcherBuffer is how many events may wait for a slow watcher; one that
+// falls further behind is ended, and replays from Last-Event-ID.
+const watcherBuffer = 1024
+
+// expirySlack is how long after a lease's end on the Feed's clock its
+// timer fires, so that Redis, whose clock counted from the script's run a
+// moment earlier, has the key expired when the Feed looks.
+const expirySlack = 2 * time.Millisecond
+
+// Feed fans one instance's change subscription out to its watchers.
+type Feed struct {
+	src        Source
+	max        int
+	epoch      string
+	checkAfter func(time.Duration, func()) *time.Timer
+
+	mu       sync.Mutex
+	running  bool
+	cancel   context.CancelFunc
+	watchers map[*watcher]struct{}
+	seq      uint64
+	ring     []Event // the last ringSize events, oldest first
+	leases   map[string]*tracked
+	closed   bool
+}
+
+// tracked is a held lease some watcher looks at, with its expiry timer.
+type tracked struct {
+	fence int64
+	timer *time.Timer
+}
+
+type watcher struct {
+	id     string // exact id, or "" with prefix
+	prefix string
+	exact  bool
+	ch     chan Event
+	gone   chan struct{} // closed when the Feed ends this watcher
+	once   sync.Once
+}
+
+func (w *watcher) matches(id string) bool {
+	if w.exact {
+		return id == w.id
+	}
+	return strings.HasPrefix(id, w.prefix)
+}
+
+func (w *watcher) end() { w.once.Do(func() { close(w.gone) }) }
+
+// NewFeed returns a Feed on src with at most maxWatchers watchers at once
+// (<= 0: DefaultMaxWatchers). It subscribes with its first watcher.
+func NewFeed(src Source, maxWatchers int) *Feed {
+	if maxWatchers <= 0 {
+		maxWatchers = DefaultMaxWatchers
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &Feed{src: src, max: maxWatchers, epoch: hex.EncodeToString(b[:]), checkAfter: time.AfterFunc,
+		watchers: map[*watcher]struct{}{}, leases: map[string]*tracked{}}
+}
+
+// Watchers is how many watchers the Feed serves now.
+func (f *Feed) Watchers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.watchers)
+}
+
+// eventID is the SSE id of the event with seq.
+func (f *Feed) eventID(seq uint64) string { return f.epoch + "-" + strconv.FormatUint(seq, 10) }
+
+// parseEventID returns the seq of an id this Feed issued.
+func (f *Feed) parseEventID(id string) (uint64, bool) {
+	epoch, n, ok := strings.Cut(id, "-")
+	if !ok || epoch != f.epoch {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(n, 10, 64)
+	return seq, err == nil
+}
+
+// subscription is a watcher's view: the events it missed since
+// Last-Event-ID, if the Feed still has them all, then live ones.
+type subscription struct {
+	w      *watcher
+	replay []Event
+	seq    uint64 // the Feed's seq when the watcher joined
+}
+
+// join adds a watcher; lastID, when it is one of this Feed's ids still in
+// its ring, makes the subscription replay the changes after it.
+func (f *Feed) join(ctx context.Context, w *watcher, lastID string) (*subscription, error) {
+	if err := f.start(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, lock.ErrClosed
+	}
+	if len(f.watchers) >= f.max {
+		return nil, ErrTooManyWatchers
+	}
+	w.ch = make(chan Event, watcherBuffer)
+	w.gone = make(chan struct{})
+	f.watchers[w] = struct{}{}
+	sub := &subscription{w: w, seq: f.seq}
+	if last, ok := f.parseEventID(lastID); ok && last <= f.seq && (len(f.ring) == 0 || last+1 >= f.ring[0].Seq) {
+		for _, e := range f.ring {
+			if e.Seq > last && w.matches(e.Lease.ID) {
+				sub.replay = append(sub.replay, e)
+			}
+		}
+	}
+	return sub, nil
+}
+
+// leave removes w and stops the timers no remaining watcher needs.
+func (f *Feed) leave(w *watcher) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.watchers, w)
+	w.end()
+	for id, t := range f.leases {
+		if !f.watchedLocked(id) {
+			t.timer.Stop()
+			delete(f.leases, id)
+		}
+	}
+}
+
+func (f *Feed) watchedLocked(id string) bool {
+	for w := range f.watchers {
+		if w.matches(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// start subscribes to the changes once.
+func (f *Feed) start(ctx context.Context) error {
+	f.mu.Lock()
+	if f.running || f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.mu.Unlock()
+	runCtx, cancel := context.WithCancel(context.Background())
+	changes, gap, err := f.src.Changes(runCtx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	f.mu.Lock()
+	if f.running || f.closed { // another watcher won the race
+		f.mu.Unlock()
+		cancel()
+		return nil
+	}
+	f.running, f.cancel = true, cancel
+	f.mu.Unlock()
+	go f.run(changes, gap)
+	return nil
+}
+
+// run delivers changes until the subscription ends.
+func (f *Feed) run(changes <-chan lock.Change, gap <-chan struct{}) {
+	for {
+		select {
+		case c, ok := <-changes:
+			if !ok {
+				f.mu.Lock()
+				f.running = false
+				for w := range f.watchers {
+					w.end()
+				}
+				f.mu.Unlock()
+				return
+			}
+			f.apply(c)
+		case <-gap:
+			// Changes may have been lost: every watcher reconnects and
+			// gets a fresh snapshot.
+			f.mu.Lock()
+			for w := range f.watchers {
+				w.end()
+			}
+			f.mu.Unlock()
+		}
+	}
+}
+
+// apply records change c, keeps the timer of its lease, and sends it to
+// the watchers it concerns.
+func (f *Feed) apply(c lock.Change) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lease := lock.Lease{ID: c.ID, Held: c.Held(), Fence: c.Fence, TTL: c.TTL}
+	if f.watchedLocked(c.ID) {
+		if lease.Held {
+			f.trackLocked(lease)
+		} else if t, ok := f.leases[c.ID]; ok && t.fence <= c.Fence {
+			t.timer.Stop()
+			delete(f.leases, c.ID)
+		}
+	}
+	f.publishLocked(Event{Kind: c.Kind, Lease: lease})
+}
+
+// publishLocked numbers e, keeps it in the ring and sends it to each
+// watcher it concerns; a watcher too far behind is ended.
+func (f *Feed) publishLocked(e Event) {
+	f.seq++
+	e.Seq = f.seq
+	if len(f.ring) == ringSize {
+		copy(f.ring, f.ring[1:])
+		f.ring = f.ring[:ringSize-1]
+	}
+	f.ring = append(f.ring, e)
+	for w := range f.watchers {
+		if !w.matches(e.Lease.ID) {
+			continue
+		}
+		select {
+		case w.ch <- e:
+		default:
+			w.end()
+		}
+	}
+}
+
+// track arms the expiry timer of held lease l, seen now.
+func (f *Feed) track(l lock.Lease) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.watchedLocked(l.ID) {
+		f.trackLocked(l)
+	}
+}
+
+func (f *Feed) trackLocked(l lock.Lease) {
+	if t, ok := f.leases[l.ID]; ok {
+		if t.fence > l.Fence {
+			return // an older lease than the one tracked
+		}
+		t.timer.Stop()
+	}
+	t := &tracked{fence: l.Fence}
+	id, fence := l.ID, l.Fence
+	t.timer = f.checkAfter(l.TTL+expirySlack, func() { f.checkExpiry(id, fence, t) })
+	f.leases[l.ID] = t
+}
+
+// checkExpiry runs when tracked lease (id, fence) should have run out: if
+// the store no longer has it, the watchers hear "expired"; if it is still
+// there (clocks apart, or an extension whose message is late), the timer is
+// armed again for the TTL the store reports.
+func (f *Feed) checkExpiry(id string, fence int64, t *tracked) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	lease, err := f.src.Inspect(ctx, id)
+	cancel()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.leases[id] != t {
+		return // released, revoked or superseded meanwhile
+	}
+	switch {
+	case err != nil:
+		// The store did not answer: look again shortly.
+		t.timer = f.checkAfter(100*time.Millisecond, func() { f.checkExpiry(id, fence, t) })
+		return
+	case lease.Held && lease.Fence == fence:
+		t.timer = f.checkAfter(lease.TTL+expirySlack, func() { f.checkExpiry(id, fence, t) })
+		return
+	}
+	delete(f.leases, id)
+	f.publishLocked(Event{Kind: lock.ChangeExpired, Lease: lock.Lease{ID: id, Fence: fence}})
+	if lease.Held { // a new lease whose acquired message is still on its way
+		f.trackLocked(lease)
+	}
+}
+
+// snapshot reads the current state for w, and arms the timers of the held
+// leases it finds.
+func (f *Feed) snapshot(ctx context.Context, w *watcher) (Event, error) {
+	if w.exact {
+		l, err := f.src.Inspect(ctx, w.id)
+		if err != nil {
+			return Event{}, err
+		}
+		l.Owner = ""
+		if l.Held {
+			f.track(l)
+		}
+		return Event{Kind: KindState, Lease: l}, nil
+	}
+	var (
+		e      = Event{Kind: KindSnapshot}
+		cursor string
+	)
+	for {
+		page, err := f.src.List(ctx, lock.ListRequest{Prefix: w.prefix, Limit: lock.MaxListLimit, Cursor: cursor})
+		if err != nil {
+			return Event{}, err
+		}
+		for _, l := range page.Locks {
+			if len(e.Locks) == maxSnapshot {
+				e.Truncated = true
+				break
+			}
+			e.Locks = append(e.Locks, l)
+			f.track(l)
+		}
+		if cursor = page.Cursor; cursor == "" || e.Truncated {
+			return e, nil
+		}
+	}
+}
+
+// Close ends every watcher and the subscription.
+func (f *Feed) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	if f.cancel != nil {
+		f.cancel()
+	}
+	for w := range f.watchers {
+		w.end()
+	}
+	for id, t := range f.leases {
+		t.timer.Stop()
+		delete(f.leases, id)
+	}
+}
