@@ -269,8 +269,8 @@ func TestListAndRevokeRoutes(t *testing.T) {
 	for i := 0; ; i++ {
 		ans := authed(t, a, "GET", "/locks?prefix=l/&limit=2&cursor="+cursor, "").want(t, 200, "")
 		var d struct {
-			Locks []map[string]any `json:"locks"`
-			Cursor string          `json:"cursor"`
+			Locks  []map[string]any `json:"locks"`
+			Cursor string           `json:"cursor"`
 		}
 		if err := json.Unmarshal(ans.Env.Data, &d); err != nil {
 			t.Fatal(err)

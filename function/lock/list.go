@@ -73,12 +73,14 @@ func ValidateList(req ListRequest) (ListRequest, error) {
 }
 
 // listCursor is what a page's opaque cursor holds: the node being scanned
-// (Cluster only), Redis' SCAN cursor on it, and the last id returned from
-// the batch that cursor yields, when the page filled up in its middle.
+// (Cluster only), Redis' SCAN cursor on it, and the ids a SCAN batch found
+// beyond the page's limit, which the next page reads first.
 type listCursor struct {
-	Node   string `json:"n,omitempty"`
-	Scan   uint64 `json:"c"`
-	After  string `json:"a,omitempty"`
+	Node    string   `json:"n,omitempty"`
+	Scan    uint64   `json:"c"`
+	Pending []string `json:"q,omitempty"`
+	// Done says every node was scanned: only Pending is left.
+	Done   bool   `json:"d,omitempty"`
 	Prefix string `json:"p"`
 }
 
@@ -127,43 +129,68 @@ func (s *RedisStore) List(ctx context.Context, req ListRequest) (ListPage, error
 		return ListPage{}, fmt.Errorf("%w: listing: %w", ErrUnavailable, err)
 	}
 	node := 0
-	if cur.Node != "" {
+	if cur.Done {
+		node = len(scanners)
+	} else if cur.Node != "" {
 		// The node of the cursor, or the next one in order if it left.
 		node, _ = slices.BinarySearchFunc(scanners, cur.Node, func(n scanner, addr string) int { return strings.Compare(n.addr, addr) })
 	}
 	match := globEscape(s.opts.Prefix) + "{" + globEscape(req.Prefix) + "*}"
 	var page ListPage
-	for calls := 0; calls < listScanCalls && node < len(scanners); calls++ {
-		keys, next, err := scanners[node].rdb.Scan(ctx, cur.Scan, match, listScanCount).Result()
-		if err != nil {
-			return ListPage{}, fmt.Errorf("%w: listing: %w", ErrUnavailable, err)
-		}
+	// take adds the held leases among keys to the page; those past the
+	// limit wait in the cursor for the next page.
+	take := func(keys []string) error {
 		held, err := s.inspectKeys(ctx, keys)
 		if err != nil {
-			return ListPage{}, fmt.Errorf("%w: listing: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: listing: %w", ErrUnavailable, err)
 		}
 		slices.SortFunc(held, func(a, b Lease) int { return strings.Compare(a.ID, b.ID) })
 		for _, l := range held {
-			if cur.After != "" && l.ID <= cur.After {
-				continue
+			if len(page.Locks) < req.Limit {
+				page.Locks = append(page.Locks, l)
+			} else {
+				cur.Pending = append(cur.Pending, l.ID)
 			}
-			if len(page.Locks) == req.Limit {
-				// Full in the middle of a batch: the next page scans the
-				// same batch again and skips what this one returned.
-				cur.After = page.Locks[len(page.Locks)-1].ID
-				cur.Node = scanners[node].addr
-				page.Cursor = cur.encode()
-				return page, nil
-			}
-			page.Locks = append(page.Locks, l)
 		}
-		cur.After, cur.Scan = "", next
+		return nil
+	}
+	pending := cur.Pending
+	cur.Pending = nil
+	if len(pending) > MaxListLimit {
+		return ListPage{}, fmt.Errorf("%w: cursor is not one this service issued", ErrInvalid)
+	}
+	keys := make([]string, 0, len(pending))
+	for _, id := range pending {
+		if ValidateID(id) != nil || !strings.HasPrefix(id, req.Prefix) {
+			return ListPage{}, fmt.Errorf("%w: cursor is not one this service issued", ErrInvalid)
+		}
+		keys = append(keys, s.Key(id))
+	}
+	if err := take(keys); err != nil {
+		return ListPage{}, err
+	}
+	for calls := 0; calls < listScanCalls && node < len(scanners) && len(cur.Pending) == 0 && len(page.Locks) < req.Limit; calls++ {
+		// COUNT is the room left, so a batch rarely overflows the page,
+		// and an overflow is a few ids carried in the cursor.
+		count := int64(min(listScanCount, max(10, req.Limit-len(page.Locks))))
+		keys, next, err := scanners[node].rdb.Scan(ctx, cur.Scan, match, count).Result()
+		if err != nil {
+			return ListPage{}, fmt.Errorf("%w: listing: %w", ErrUnavailable, err)
+		}
+		if err := take(keys); err != nil {
+			return ListPage{}, err
+		}
+		cur.Scan = next
 		if next == 0 {
 			node++
 		}
 	}
-	if node < len(scanners) {
-		cur.Node = scanners[node].addr
+	if node < len(scanners) || len(cur.Pending) > 0 {
+		if node < len(scanners) {
+			cur.Node = scanners[node].addr
+		} else {
+			cur.Done = true
+		}
 		page.Cursor = cur.encode()
 	}
 	return page, nil

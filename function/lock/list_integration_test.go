@@ -189,3 +189,39 @@ func TestRevokedHolderCannotHeartbeatAfterNobodyTookIt(t *testing.T) {
 		t.Fatalf("re-acquire after revoke: %+v %v; want a fence above %d", next, err, first.Fence)
 	}
 }
+
+// While other keys come and go (the key space grows and rehashes), every
+// lock held during the whole listing is listed.
+func TestListSeesStableLocksWhileTheKeySpaceChurns(t *testing.T) {
+	srv := redistest.Start(t)
+	l, s := newLocker(t, srv)
+	ctx := context.Background()
+	var want []string
+	for i := 0; i < 1000; i++ {
+		id := fmt.Sprintf("stable/%04d", i)
+		if _, err := l.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "o", TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _ = s.Acquire(ctx, lock.AcquireRequest{ID: fmt.Sprintf("churn/%d", i), Owner: "o", TTL: time.Minute})
+		}
+	}()
+	got, _ := listAll(t, s, "stable/", 50)
+	close(stop)
+	<-done
+	got = slices.Compact(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %d distinct stable ids, want %d", len(got), len(want))
+	}
+}
