@@ -41,7 +41,8 @@ Commands:
   acquire     take a lock and print it as JSON
   release     give a lock back
   heartbeat   extend a lock
-  status      print the state of a lock as JSON
+  status      print the state of a lock as JSON (--prefix P: every held lock under P)
+  watch       print one JSON line per change of a lock (or of every lock under --prefix)
 
 Run "candado COMMAND --help" for a command's flags.
 
@@ -94,7 +95,14 @@ func (c *cli) run(args []string) int {
 		return exitOK
 	case "lock":
 		return c.lock(rest)
-	case "acquire", "release", "heartbeat", "status":
+	case "watch":
+		return c.watch(rest)
+	case "status":
+		if hasPrefixFlag(rest) {
+			return c.statusPrefix(rest)
+		}
+		return c.simple(name, rest)
+	case "acquire", "release", "heartbeat":
 		return c.simple(name, rest)
 	default:
 		fmt.Fprintf(c.stderr, "candado: unknown command %q\nRun \"candado --help\" for usage.\n", name)
