@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
@@ -35,15 +36,23 @@ type server struct {
 // with a bearer token configured so that 401s can be exercised.
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startServerWith(t, token, 0)
+}
+
+// startServerWith is startServer with bearer token authToken ("" for none)
+// and the entry's request deadline.
+func startServerWith(t *testing.T, authToken string, deadline time.Duration) *server {
+	t.Helper()
 	r := redistest.Start(t)
 	t.Setenv("CANDADO_REDIS_URL", r.URL())
-	t.Setenv("CANDADO_AUTH_TOKEN", token)
+	t.Setenv("CANDADO_AUTH_TOKEN", authToken)
 	t.Setenv("CANDADO_MAX_TTL", "1h")
 	t.Setenv("CANDADO_MAX_WAIT", "2s")
 	cfg, err := function.LoadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Deadline = deadline
 	svc, err := function.NewService(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +338,82 @@ func TestContract(t *testing.T) {
 		c.do(t, exchange{method: "GET", target: "/locks/c-look", noAuth: true, route: "/locks/{id}", status: 401, code: "unauthorized"})
 	})
 
+	t.Run("listing", func(t *testing.T) {
+		for _, id := range []string{"c-list/a", "c-list/b", "c-list/c"} {
+			c.do(t, exchange{method: "GET", target: "/acquire/" + id + "?ttl=30s", route: "/acquire/{id}", validRequest: true, status: 200})
+		}
+		var ids []string
+		for cursor, pages := "", 0; pages < 10; pages++ {
+			got := c.do(t, exchange{method: "GET", target: "/locks?prefix=c-list/&limit=2&cursor=" + cursor, route: "/locks", validRequest: true, status: 200})
+			var d struct {
+				Locks  []leaseData `json:"locks"`
+				Cursor string      `json:"cursor"`
+			}
+			if err := json.Unmarshal(got.env.Data, &d); err != nil {
+				t.Fatalf("listing data: %v: %s", err, got.body)
+			}
+			for _, l := range d.Locks {
+				ids = append(ids, l.ID)
+			}
+			if cursor = d.Cursor; cursor == "" {
+				break
+			}
+		}
+		slices.Sort(ids)
+		if strings.Join(ids, " ") != "c-list/a c-list/b c-list/c" {
+			t.Errorf("the listing of c-list/ gave %v", ids)
+		}
+		c.do(t, exchange{method: "GET", target: "/locks", route: "/locks", validRequest: true, status: 200})
+		c.do(t, exchange{method: "GET", target: "/locks?limit=5000", route: "/locks", status: 400, code: "bad_request"})
+		c.do(t, exchange{method: "GET", target: "/locks?cursor=bogus", route: "/locks", validRequest: true, status: 400, code: "bad_request"})
+		c.do(t, exchange{method: "GET", target: "/locks?owner=x", route: "/locks", status: 400, code: "bad_request"})
+		c.do(t, exchange{method: "GET", target: "/locks", noAuth: true, route: "/locks", status: 401, code: "unauthorized"})
+	})
+
+	t.Run("revoke", func(t *testing.T) {
+		a := c.do(t, exchange{method: "GET", target: "/acquire/c-rev/1?owner=rev-1&ttl=30s", route: "/acquire/{id}", validRequest: true, status: 200}).lease(t)
+		r := c.do(t, exchange{method: "POST", target: "/locks/c-rev/1/revoke", route: "/locks/{id}/revoke", validRequest: true, status: 200}).lease(t)
+		if r.State != 0 || r.Fence != a.Fence || r.Owner != nil {
+			t.Errorf("a revoke answered %+v; want state 0, the fence %d and no owner", r, a.Fence)
+		}
+		c.do(t, exchange{method: "GET", target: "/heartbeat/c-rev/1?owner=rev-1", route: "/heartbeat/{id}", validRequest: true, status: 409, code: "not_held"})
+		c.do(t, exchange{method: "POST", target: "/locks/c-rev/1/revoke", route: "/locks/{id}/revoke", validRequest: true, status: 409, code: "not_held"})
+		c.do(t, exchange{method: "POST", target: "/locks/a/../b/revoke", route: "/locks/{id}/revoke", status: 400, code: "bad_request"})
+		c.do(t, exchange{method: "POST", target: "/locks/c-rev/1/revoke", noAuth: true, route: "/locks/{id}/revoke", status: 401, code: "unauthorized"})
+		// Without a configured token nobody is an operator.
+		open := &checker{srv: startServerWith(t, "", 0), raw: c.raw, model: c.model, v: c.v, covered: c.covered}
+		open.do(t, exchange{method: "GET", target: "/acquire/c-rev/2?ttl=30s", noAuth: true, route: "/acquire/{id}", validRequest: true, status: 200})
+		open.do(t, exchange{method: "POST", target: "/locks/c-rev/2/revoke", noAuth: true, route: "/locks/{id}/revoke", validRequest: true, status: 403, code: "forbidden"})
+	})
+
+	t.Run("watch", func(t *testing.T) {
+		// A 2 s request deadline ends each stream after 1 s, so that the
+		// whole answer can be read and validated.
+		w := &checker{srv: startServerWith(t, token, 2*time.Second), raw: c.raw, model: c.model, v: c.v, covered: c.covered}
+		got := w.do(t, exchange{method: "GET", target: "/watch/c-w/1", route: "/watch/{id}", validRequest: true, status: 200, code: "-"})
+		if ct := got.resp.Header.Get("Content-Type"); ct != "text/event-stream" || !bytes.Contains(got.body, []byte("event: state\n")) {
+			t.Errorf("GET /watch/c-w/1: %s %q; want an event stream starting with a state event", ct, got.body)
+		}
+		last := ""
+		for _, line := range strings.Split(string(got.body), "\n") {
+			if id, ok := strings.CutPrefix(line, "id: "); ok {
+				last = id
+			}
+		}
+		w.do(t, exchange{method: "GET", target: "/watch/c-w/1", header: map[string]string{"Last-Event-ID": last}, route: "/watch/{id}", validRequest: true, status: 200, code: "-"})
+		snap := w.do(t, exchange{method: "GET", target: "/watch?prefix=c-w/", route: "/watch", validRequest: true, status: 200, code: "-"})
+		if !bytes.Contains(snap.body, []byte("event: snapshot\n")) {
+			t.Errorf("GET /watch?prefix=c-w/ answered %q; want a snapshot", snap.body)
+		}
+		w.do(t, exchange{method: "GET", target: "/watch/a//b", route: "/watch/{id}", status: 400, code: "bad_request"})
+		w.do(t, exchange{method: "GET", target: "/watch?prefix=a*", route: "/watch", status: 400, code: "bad_request"})
+		w.do(t, exchange{method: "GET", target: "/watch/c-w/1", noAuth: true, route: "/watch/{id}", status: 401, code: "unauthorized"})
+		w.do(t, exchange{method: "GET", target: "/watch", noAuth: true, route: "/watch", status: 401, code: "unauthorized"})
+		w.srv.redis.Kill()
+		w.do(t, exchange{method: "GET", target: "/watch/c-w/1", route: "/watch/{id}", validRequest: true, status: 503, code: "unavailable"})
+		w.do(t, exchange{method: "GET", target: "/watch?prefix=c-w/", route: "/watch", validRequest: true, status: 503, code: "unavailable"})
+	})
+
 	t.Run("operations", func(t *testing.T) {
 		c.do(t, exchange{method: "GET", target: "/healthz", noAuth: true, route: "/healthz", validRequest: true, status: 200})
 		c.do(t, exchange{method: "GET", target: "/readyz", noAuth: true, route: "/readyz", validRequest: true, status: 200})
@@ -388,6 +473,8 @@ func TestContract(t *testing.T) {
 			{"PUT", "/release/c-m", "GET, POST"},
 			{"PATCH", "/heartbeat/c-m", "GET, POST"},
 			{"POST", "/locks/c-m", "GET"},
+			{"DELETE", "/locks", "GET"},
+			{"POST", "/watch/c-m", "GET"},
 			{"DELETE", "/healthz", "GET"},
 			{"POST", "/readyz", "GET"},
 			{"PUT", "/openapi.yaml", "GET"},
@@ -415,6 +502,8 @@ func TestContract(t *testing.T) {
 			{method: "GET", target: "/heartbeat/c-down?owner=x", route: "/heartbeat/{id}"},
 			{method: "POST", target: "/heartbeat/c-down", body: `{"owner":"x"}`, route: "/heartbeat/{id}"},
 			{method: "GET", target: "/locks/c-down", route: "/locks/{id}"},
+			{method: "GET", target: "/locks?prefix=c-down", route: "/locks"},
+			{method: "POST", target: "/locks/c-down/revoke", route: "/locks/{id}/revoke"},
 			{method: "GET", target: "/readyz", noAuth: true, route: "/readyz"},
 			{method: "POST", target: "/", route: "/", body: `{}`, header: map[string]string{
 				"Ce-Specversion": "1.0", "Ce-Type": "dev.candado.lock.acquire", "Ce-Source": "/contract",
@@ -444,12 +533,13 @@ func TestContract(t *testing.T) {
 // percent-encodes a / in the id, and the server decodes it back (the two
 // forms name one lock; the exchanges send the literal form to prove it).
 func specTarget(route, target string) string {
-	prefix, _, ok := strings.Cut(route, "{id}")
+	prefix, suffix, ok := strings.Cut(route, "{id}")
 	if !ok || !strings.HasPrefix(target, prefix) {
 		return target
 	}
 	id, query, _ := strings.Cut(strings.TrimPrefix(target, prefix), "?")
-	escaped := prefix + strings.ReplaceAll(id, "/", "%2F")
+	id = strings.TrimSuffix(id, suffix)
+	escaped := prefix + strings.ReplaceAll(id, "/", "%2F") + suffix
 	if query != "" {
 		escaped += "?" + query
 	}

@@ -106,7 +106,8 @@ func TestSpecDescribesEveryRoute(t *testing.T) {
 		"GET /acquire/{id}", "POST /acquire/{id}",
 		"GET /release/{id}", "POST /release/{id}",
 		"GET /heartbeat/{id}", "POST /heartbeat/{id}",
-		"GET /locks/{id}",
+		"GET /locks/{id}", "GET /locks", "POST /locks/{id}/revoke",
+		"GET /watch/{id}", "GET /watch",
 		"GET /healthz", "GET /readyz", "GET /metrics", "GET /openapi.yaml",
 		"POST /",
 	}

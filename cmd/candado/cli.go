@@ -131,7 +131,10 @@ Runs the Candado server. It is configured only by these environment variables
                         and its answer says wait_cut (clients ask again for the rest)
   CANDADO_MAX_WAITERS   most acquires waiting at once in this process (default 1000);
                         past it a waiting acquire answers 503 with Retry-After at once
-  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set
+  CANDADO_MAX_WATCHERS  most watch streams open at once in this process (default 1000);
+                        past it a watch answers 503
+  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set; its holders
+                        may also revoke leases (POST /locks/ID/revoke)
   CANDADO_BACKEND_TIMEOUT  bound of each Redis round trip (default 500ms)
   CANDADO_EVENT_SOURCE  CloudEvents source of reply events (default /candado)
   CANDADO_EVENT_SINK    http(s) URL that gets acquired/released CloudEvents, when set
