@@ -16,7 +16,7 @@ import (
 // exist, it needs CANDADO_AUTH_TOKEN configured (and, as for every route,
 // presented): with no token every caller is anonymous, and revoke answers
 // 403 forbidden.
-func (s *Service) wireAdmin(h *httpapi.Handler, store lock.Store) {
+func (s *Service) wireAdmin(h *httpapi.Handler, store lock.Store, m *metrics) {
 	if l, ok := store.(lock.Lister); ok {
 		h.List = l.List
 	}
@@ -31,6 +31,7 @@ func (s *Service) wireAdmin(h *httpapi.Handler, store lock.Store) {
 		lease, err := rv.Revoke(ctx, id)
 		if err == nil {
 			s.log.Info("lease revoked", "id", id, "fence", lease.Fence)
+			m.observeHold("revoked", lease)
 		}
 		return lease, err
 	}

@@ -22,7 +22,8 @@ type metrics struct {
 	latency     *promtext.Vec[promtext.Histogram]
 	acquires    *promtext.Vec[promtext.Counter]
 	waits       *promtext.Vec[promtext.Counter]
-	waitTime    *promtext.Histogram
+	waitTime    *promtext.Vec[promtext.Histogram]
+	holdTime    *promtext.Vec[promtext.Histogram]
 	handoffs    *promtext.Counter
 	refusals    *promtext.Counter
 	backendErrs *promtext.Vec[promtext.Counter]
@@ -41,8 +42,9 @@ func newMetrics(waiters func() int) *metrics {
 		acquires: r.NewCounterVec("candado_acquires_total", "Acquire outcomes: granted, held, invalid or error.", "result"),
 		waits: r.NewCounterVec("candado_waits_total",
 			"Acquires that waited for a held lock, by outcome: granted, held, contended, cancelled, shutdown or error.", "result"),
-		waitTime: r.NewHistogram("candado_wait_duration_seconds", "Time acquires spent waiting for a held lock.",
-			promtext.ExponentialBuckets(.001, 4, 10)),
+		waitTime: r.NewHistogramVec("candado_wait_duration_seconds", "Time acquires spent waiting for a held lock, by the same outcomes as candado_waits_total.",
+			promtext.ExponentialBuckets(.001, 4, 10), "result"),
+		holdTime: newHoldTime(r),
 		handoffs: r.NewCounter("candado_handoffs_total", "Acquires granted to a waiter woken by a release or expiry."),
 		refusals: r.NewCounter("candado_waiters_refused_total",
 			"Waiting acquires answered 503 at once because CANDADO_MAX_WAITERS acquires were already waiting."),
@@ -90,7 +92,7 @@ func (o observed) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Le
 	o.m.acquires.WithLabelValues(result).Inc()
 	if req.Wait > 0 && lease.Waited > 0 {
 		o.m.waits.WithLabelValues(waitOutcome(err)).Inc()
-		o.m.waitTime.Observe(lease.Waited.Seconds())
+		o.m.waitTime.WithLabelValues(waitOutcome(err)).Observe(lease.Waited.Seconds())
 	}
 	if errors.Is(err, lock.ErrTooManyWaiters) {
 		o.m.refusals.Inc()
@@ -104,6 +106,9 @@ func (o observed) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Le
 
 func (o observed) Release(ctx context.Context, id, owner string) (lock.Lease, error) {
 	lease, err := o.Locks.Release(ctx, id, owner)
+	if err == nil {
+		o.m.observeHold("released", lease)
+	}
 	o.backendError(ctx, "release", id, err)
 	return lease, err
 }

@@ -77,9 +77,9 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 	limits := api.Limits{DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL, MaxWait: cfg.MaxWait, Deadline: cfg.Deadline}
 	httpHandler := &httpapi.Handler{Locks: locks, Limits: limits, Ready: ready, Metrics: m.handler()}
 	if s.store != nil {
-		s.wireAdmin(httpHandler, s.store)
+		s.wireAdmin(httpHandler, s.store, m)
 	}
-	watchHandler := s.newWatch(cfg, limits)
+	watchHandler := s.newWatch(cfg, limits, m)
 	// The auth token keys derived owners, so knowing an event's source and id
 	// is not enough to release its lock.
 	ev := &events.Handler{Locks: locks, Limits: limits, Source: cfg.EventSource, OwnerSecret: cfg.AuthToken}
