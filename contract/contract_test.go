@@ -416,6 +416,10 @@ func TestContract(t *testing.T) {
 
 	t.Run("operations", func(t *testing.T) {
 		c.do(t, exchange{method: "GET", target: "/healthz", noAuth: true, route: "/healthz", validRequest: true, status: 200})
+		page := c.do(t, exchange{method: "GET", target: "/ui", noAuth: true, route: "/ui", validRequest: true, status: 200, code: "-"})
+		if !bytes.Contains(page.body, []byte("<title>Candado")) {
+			t.Errorf("GET /ui answered %.200q; want the operations page", page.body)
+		}
 		c.do(t, exchange{method: "GET", target: "/readyz", noAuth: true, route: "/readyz", validRequest: true, status: 200})
 		m := c.do(t, exchange{method: "GET", target: "/metrics", noAuth: true, route: "/metrics", validRequest: true, status: 200, code: "-"})
 		if !bytes.Contains(m.body, []byte("candado_http_requests_total")) {

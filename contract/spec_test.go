@@ -107,7 +107,7 @@ func TestSpecDescribesEveryRoute(t *testing.T) {
 		"GET /release/{id}", "POST /release/{id}",
 		"GET /heartbeat/{id}", "POST /heartbeat/{id}",
 		"GET /locks/{id}", "GET /locks", "POST /locks/{id}/revoke",
-		"GET /watch/{id}", "GET /watch",
+		"GET /watch/{id}", "GET /watch", "GET /ui",
 		"GET /healthz", "GET /readyz", "GET /metrics", "GET /openapi.yaml",
 		"POST /",
 	}

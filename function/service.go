@@ -18,6 +18,7 @@ import (
 	"handler/function/function/events"
 	"handler/function/function/httpapi"
 	"handler/function/function/lock"
+	"handler/function/function/ui"
 	"handler/function/function/watch"
 )
 
@@ -87,6 +88,10 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		// Waits are cut to end before the entry's request deadline, counted
 		// from here (see api.Request.Do).
 		r = r.WithContext(api.WithArrival(r.Context(), time.Now()))
+		if ui.IsUI(r.URL.Path) {
+			ui.Handler{}.ServeHTTP(w, r)
+			return
+		}
 		if isWatch(r.URL.Path) {
 			watchHandler.ServeHTTP(w, r)
 			return
@@ -193,6 +198,10 @@ func (s *Service) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz", "/readyz", "/metrics", "/openapi.yaml":
+			next.ServeHTTP(w, r)
+			return
+		}
+		if ui.IsUI(r.URL.Path) { // a static page; it sends the token itself
 			next.ServeHTTP(w, r)
 			return
 		}
