@@ -225,3 +225,36 @@ func TestListSeesStableLocksWhileTheKeySpaceChurns(t *testing.T) {
 		t.Fatalf("listed %d distinct stable ids, want %d", len(got), len(want))
 	}
 }
+
+// In a Cluster one pattern subscription on one node hears the changes of
+// locks on every master: the scripts publish them with a plain PUBLISH.
+func TestClusterChangesReachOneSubscription(t *testing.T) {
+	srvs := redistest.StartCluster(t, 3)
+	_, s := newClusterLocker(t, srvs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes, _, err := s.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for i := 0; i < 30; i++ { // 30 ids land on all three masters
+		id := fmt.Sprintf("ch/%d", i)
+		if _, err := s.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "o", TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = true
+	}
+	deadline := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case c := <-changes:
+			if c.Kind != lock.ChangeAcquired || c.TTL != time.Minute || c.Fence <= 0 {
+				t.Fatalf("change %+v", c)
+			}
+			delete(want, c.ID)
+		case <-deadline:
+			t.Fatalf("no acquired change for %d ids, e.g. %v", len(want), want)
+		}
+	}
+}
