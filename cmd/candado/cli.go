@@ -104,18 +104,32 @@ func (c *cli) run(args []string) int {
 
 const serveUsage = `usage: candado serve    (or candado with no arguments)
 
-Runs the Candado server. It is configured only by environment variables:
-  CANDADO_REDIS_URL     redis:// or rediss:// URL; empty runs an in-process Redis (local use)
-  CANDADO_PORT, PORT    listen port (default 8080; PORT wins)
+Runs the Candado server. It is configured only by these environment variables
+(never by unprefixed names such as REDIS_URL):
+  CANDADO_REDIS_URL     redis:// or rediss:// URL (single mode). Unset, with nothing
+                        else configured and outside Kubernetes (no KUBERNETES_SERVICE_HOST),
+                        runs an in-process Redis for a local run. Set but empty, or unset
+                        in a pod: the server runs, is not ready and answers lock calls 503
+  CANDADO_REDIS_MODE    single (default), sentinel, cluster or quorum
+  CANDADO_REDIS_URLS    comma-separated redis:// URLs: the Sentinels, the Cluster's seed
+                        nodes or the quorum's masters (modes other than single)
+  CANDADO_REDIS_MASTER_NAME  the master's name that the Sentinels monitor (sentinel mode)
+  PORT, CANDADO_PORT    listen port (default 8080; PORT wins). A Kubernetes service link
+                        in CANDADO_PORT (tcp://IP:PORT) is ignored with a notice
   CANDADO_KEY_PREFIX    prefix of every Redis key (default candado:)
   CANDADO_DEFAULT_TTL   lease length when a request names none (default 30s)
   CANDADO_MAX_TTL       longest lease (default 1h)
-  CANDADO_MAX_WAIT      longest wait of an acquire (default 60s)
-  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set
+  CANDADO_MAX_WAIT      longest wait of an acquire (default 60s); a longer wait is cut
+                        and its answer says wait_cut (clients ask again for the rest)
+  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set (set but empty:
+                        not ready, 503)
   CANDADO_BACKEND_TIMEOUT  bound of each Redis round trip (default 500ms)
   CANDADO_EVENT_SOURCE  CloudEvents source of reply events (default /candado)
+  CANDADO_EVENT_SINK    http(s) URL that gets acquired/released CloudEvents, when set
   CANDADO_REDIS_URL_FILE, CANDADO_AUTH_TOKEN_FILE   read those two from files
-SIGTERM or SIGINT stops it gracefully.
+The server reads a request's headers within 5s and the whole request within
+10s, and answers within CANDADO_MAX_WAIT + 20s. SIGTERM or SIGINT stops it
+gracefully.
 `
 
 // common holds the flags every client subcommand has.

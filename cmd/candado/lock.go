@@ -16,9 +16,12 @@ import (
 
 const lockUsage = `usage: candado lock [flags] NAME [flags] -- COMMAND [ARGS...]
 
-Takes lock NAME (waiting up to --wait), runs COMMAND while holding it, keeps
-the lease alive with heartbeats every TTL/3, and releases it when COMMAND
-ends. COMMAND's exit code is passed through (128+N if signal N killed it).
+Takes lock NAME (waiting up to --wait, however short the server's own
+CANDADO_MAX_WAIT: a cut wait is asked for again), runs COMMAND while holding
+it, keeps the lease alive with heartbeats every TTL/3, and releases it when
+COMMAND ends. The lease counts from its grant, so a long wait does not eat
+into the TTL. COMMAND's exit code is passed through (128+N if signal N
+killed it).
 
 COMMAND's environment gets:
   CANDADO_LOCK    the lock NAME
@@ -31,7 +34,8 @@ SIGINT, SIGTERM and SIGHUP sent to candado are forwarded to COMMAND, which
 stays in candado's process group (so a terminal's Ctrl-C reaches it directly
 as well). If the lease is lost while COMMAND runs (a heartbeat is refused, or
 the server cannot confirm the lease within its TTL), COMMAND gets SIGTERM,
-then SIGKILL after --grace, and candado exits 75.
+then SIGKILL after --grace, candado tries once more to release the lock (so
+the next owner need not wait out the TTL) and exits 75.
 
 Exit codes of its own: 64 usage, 69 server unavailable until --wait plus
 --timeout ran out, 73 still held by another owner after --wait, 75 lease lost
@@ -40,6 +44,10 @@ found.
 
 Flags:
 `
+
+// lostLeaseRelease bounds the release after a lost lease, so a server that
+// cannot answer does not hold up the exit.
+const lostLeaseRelease = time.Second
 
 // forwarded are the signals lock passes on to its command.
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
@@ -127,6 +135,9 @@ func (c *cli) lock(args []string) int {
 
 	code = commandExitCode(err)
 	if leaseErr != nil {
+		// Best effort, briefly: if the lease lapsed only on this side (the
+		// server could not confirm it), the next owner need not wait its TTL.
+		c.releaseLock(lease, min(o.timeout, lostLeaseRelease))
 		return exitLeaseLost
 	}
 	if err := c.releaseLock(lease, o.timeout); errors.Is(err, client.ErrNotHeld) {
@@ -174,7 +185,7 @@ func (c *cli) releaseLock(l *client.Lease, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := l.Release(ctx)
-	if err != nil && !errors.Is(err, client.ErrNotHeld) {
+	if err != nil && !errors.Is(err, client.ErrNotHeld) && !errors.Is(err, client.ErrReleased) {
 		fmt.Fprintf(c.stderr, "candado lock %s: release: %v (the lease expires at its TTL)\n", l.ID(), err)
 	}
 	return err

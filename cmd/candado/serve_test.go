@@ -47,8 +47,20 @@ type server struct {
 func startServer(t *testing.T, bin string, env ...string) *server {
 	t.Helper()
 	port := freePort(t)
+	return startServerEnv(t, bin, port, append([]string{"PORT=", "CANDADO_PORT=" + fmt.Sprint(port)}, env...)...)
+}
+
+// startServerEnv starts the server listening on port, with env on top of
+// the test's environment without its CANDADO_* and KUBERNETES_* variables.
+func startServerEnv(t *testing.T, bin string, port int, env ...string) *server {
+	t.Helper()
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), append([]string{"PORT=", "CANDADO_PORT=" + fmt.Sprint(port)}, env...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CANDADO_") && !strings.HasPrefix(kv, "KUBERNETES_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -72,9 +72,12 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 	defer expiry.Stop()
 	woken := false
 	for {
+		tried := time.Now()
 		lease, err := l.Store.Acquire(ctx, req)
 		if err == nil {
-			lease.Waited, lease.Woken = time.Since(start), woken
+			// Counted to the start of the granting try: a lower bound of the
+			// time from the request's arrival to the grant (see api.AcquireData).
+			lease.Waited, lease.Woken = tried.Sub(start), woken
 			return lease, nil
 		}
 		if !blocked(err) {
