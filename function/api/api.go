@@ -272,14 +272,17 @@ func arrival(ctx context.Context) (time.Time, bool) {
 	return t, ok
 }
 
-// Do carries out the request on locks. An acquire's wait is first cut, if
-// need be, to end Margin(Deadline) before the request deadline counted from
-// its arrival (see WithArrival); WaitCut then says so.
+// Do carries out the request on locks. An acquire's wait, already capped
+// by Resolve, is cut further if reading the request (a slow body) took more
+// than a tenth of the margin, so that it still ends at least nine tenths of
+// Margin(Deadline) before the request deadline counted from its arrival (see
+// WithArrival); WaitCut then says so.
 func (r *Request) Do(ctx context.Context, locks Locks) (lock.Lease, error) {
 	switch r.Op {
 	case Acquire:
 		if at, ok := arrival(ctx); ok && r.Deadline > 0 && r.Wait > 0 {
-			if left := max(0, time.Until(at.Add(r.Deadline-Margin(r.Deadline)))); r.Wait > left {
+			m := Margin(r.Deadline)
+			if left := max(0, time.Until(at.Add(r.Deadline-m+m/10))); r.Wait > left {
 				r.Wait, r.WaitCut = left, true
 			}
 		}
