@@ -226,6 +226,9 @@ func TestPlatformKnative(t *testing.T) {
 	if !strings.Contains(goMod, "replace "+module+" => ./f") || !strings.Contains(mainGo, strconv.Quote(module)) {
 		t.Fatalf("patching the scaffolding for %s failed:\n%s\n%s", module, goMod, mainGo)
 	}
+	if _, need := readGoModText(goMod); versionLess(strings.TrimPrefix(goEnv("GOVERSION"), "go"), need) {
+		t.Fatalf("the scaffolding needs go %s (knative.dev/func-go v0.22.0 asks for it) and this toolchain is %s: install Go %s or later", need, goEnv("GOVERSION"), need)
+	}
 	writeFile(t, filepath.Join(buildDir, "go.mod"), goMod)
 	writeFile(t, filepath.Join(buildDir, "main.go"), mainGo)
 	writeFile(t, filepath.Join(buildDir, "go.sum"), readFile(t, filepath.Join(root, "go.sum")))
