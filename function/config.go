@@ -52,9 +52,9 @@ type Config struct {
 	MaxWait time.Duration `envconfig:"CANDADO_MAX_WAIT" default:"60s"`
 	// AuthToken, when set, is the bearer token every lock route requires.
 	AuthToken string `envconfig:"CANDADO_AUTH_TOKEN"`
-	// AuthTokenFrom says where AuthToken came from. A token that is
-	// configured but empty does not turn authentication off: the service
-	// answers every lock call 503 instead.
+	// AuthTokenFrom says where AuthToken came from. Empty, from wherever,
+	// means no token: the documented way to serve Knative Eventing's
+	// brokers, which send none.
 	AuthTokenFrom Origin `ignored:"true"`
 	// EventSource is the CloudEvents source of reply events.
 	EventSource string `envconfig:"CANDADO_EVENT_SOURCE" default:"/candado"`
@@ -227,18 +227,13 @@ func (c Config) RedisUnset() bool {
 // missing or empty Secret, which Validate lets through so that the service
 // starts, reports not ready and answers 503 rather than crash-looping.
 func (c Config) unusable() string {
-	var why []string
-	if c.mode() == ModeSingle && c.RedisURL == "" {
-		if msg := emptySecret(Prefix+"_REDIS_URL", c.RedisURL, c.RedisURLFrom); msg != "" {
-			why = append(why, msg+": set it to the redis:// or rediss:// URL of the Redis that keeps the locks")
-		} else {
-			why = append(why, "CANDADO_REDIS_URL is not set: set it to the redis:// or rediss:// URL of the Redis that keeps the locks (the in-process Redis is only for a local run of cmd/candado)")
-		}
+	if c.mode() != ModeSingle || c.RedisURL != "" {
+		return ""
 	}
-	if msg := emptySecret(Prefix+"_AUTH_TOKEN", c.AuthToken, c.AuthTokenFrom); msg != "" {
-		why = append(why, msg+": set the token, or unset it to serve without one")
+	if msg := emptySecret(Prefix+"_REDIS_URL", c.RedisURL, c.RedisURLFrom); msg != "" {
+		return msg + ": set it to the redis:// or rediss:// URL of the Redis that keeps the locks"
 	}
-	return strings.Join(why, "; ")
+	return "CANDADO_REDIS_URL is not set: set it to the redis:// or rediss:// URL of the Redis that keeps the locks (the in-process Redis is only for a local run of cmd/candado)"
 }
 
 // Validate reports every setting that cannot work, each naming its variable.

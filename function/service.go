@@ -37,8 +37,8 @@ type Service struct {
 
 // NewService builds a Service from cfg. It does no network I/O: Redis is
 // dialled by the first request. It never starts a Redis of its own: with no
-// Redis URL in single mode (unset, or set to an empty value or file), or an
-// auth token configured but empty, it logs why once and serves a Service
+// Redis URL in single mode (unset, or set to an empty value or file), it
+// logs why once and serves a Service
 // that is never ready and answers every lock call 503 unavailable with an
 // error naming the variable. cfg.Notices are logged once, as warnings.
 func NewService(cfg Config, log *slog.Logger) (*Service, error) {

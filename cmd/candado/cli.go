@@ -121,8 +121,7 @@ Runs the Candado server. It is configured only by these environment variables
   CANDADO_MAX_TTL       longest lease (default 1h)
   CANDADO_MAX_WAIT      longest wait of an acquire (default 60s); a longer wait is cut
                         and its answer says wait_cut (clients ask again for the rest)
-  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set (set but empty:
-                        not ready, 503)
+  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set
   CANDADO_BACKEND_TIMEOUT  bound of each Redis round trip (default 500ms)
   CANDADO_EVENT_SOURCE  CloudEvents source of reply events (default /candado)
   CANDADO_EVENT_SINK    http(s) URL that gets acquired/released CloudEvents, when set

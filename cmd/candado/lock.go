@@ -30,9 +30,11 @@ COMMAND's environment gets:
   CANDADO_OWNER   the lease's owner token (secret: it can release the lease)
   CANDADO_SERVER  the server URL
 
-SIGINT, SIGTERM and SIGHUP sent to candado are forwarded to COMMAND, which
-stays in candado's process group (so a terminal's Ctrl-C reaches it directly
-as well). If the lease is lost while COMMAND runs (a heartbeat is refused, or
+SIGINT, SIGTERM and SIGHUP sent to candado are forwarded to COMMAND. When
+candado runs in the foreground of a terminal, COMMAND runs in a process group
+of its own that gets the terminal's foreground: a Ctrl-C reaches COMMAND once,
+from the terminal, and not candado; Ctrl-Z stops both, and fg resumes both.
+Otherwise COMMAND stays in candado's process group. If the lease is lost while COMMAND runs (a heartbeat is refused, or
 the server cannot confirm the lease within its TTL), COMMAND gets SIGTERM,
 then SIGKILL after --grace, candado tries once more to release the lock (so
 the next owner need not wait out the TTL) and exits 75.
@@ -96,6 +98,11 @@ func (c *cli) lock(args []string) int {
 		"CANDADO_OWNER="+lease.Owner(),
 		"CANDADO_SERVER="+o.server,
 	)
+	term := foregroundTerminal()
+	if term != nil {
+		cmd.SysProcAttr = term.procAttr()
+		defer term.restore()
+	}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(c.stderr, "candado lock: %v\n", err)
 		c.releaseLock(lease, o.timeout)
@@ -103,6 +110,10 @@ func (c *cli) lock(args []string) int {
 			return exitNotFound
 		}
 		return exitCannotExec
+	}
+	var children <-chan os.Signal // SIGCHLD, when the command owns the terminal
+	if term != nil {
+		children = term.started(cmd.Process.Pid)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -114,6 +125,9 @@ func (c *cli) lock(args []string) int {
 		select {
 		case sig := <-sigs:
 			_ = cmd.Process.Signal(sig)
+			continue
+		case <-children:
+			term.stopped()
 			continue
 		case <-lost:
 			lost = nil

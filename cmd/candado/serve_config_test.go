@@ -69,8 +69,10 @@ func TestServiceLinkPortDoesNotStopStartUp(t *testing.T) {
 	if code, _ := getJSON(t, s.base+"/acquire/x"); code != 200 {
 		t.Fatalf("acquire = %d", code)
 	}
-	if !strings.Contains(s.stderr.String(), fmt.Sprintf(":%d", port)) {
-		t.Fatalf("not listening on PORT %d:\n%s", port, s.stderr)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.stderr.String(), fmt.Sprintf(":%d", port)); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not listening on PORT %d:\n%s", port, s.stderr)
+		}
 	}
 }
 
