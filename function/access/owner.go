@@ -1,0 +1,179 @@
+package access
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"handler/function/function/api"
+	"handler/function/function/lock"
+)
+
+// KeyStore keeps the owner key where every replica finds it.
+type KeyStore interface {
+	// GetOrCreate stores fresh unless a key is stored already, and returns
+	// the stored key, so all replicas end up with the first one written.
+	GetOrCreate(ctx context.Context, fresh string) (string, error)
+}
+
+// RedisKeyStore keeps the owner key in Redis under key, written once with
+// SET NX and never expiring.
+func RedisKeyStore(rdb redis.UniversalClient, key string) KeyStore {
+	return redisKeyStore{rdb: rdb, key: key}
+}
+
+type redisKeyStore struct {
+	rdb redis.UniversalClient
+	key string
+}
+
+func (s redisKeyStore) GetOrCreate(ctx context.Context, fresh string) (string, error) {
+	if err := s.rdb.SetNX(ctx, s.key, fresh, 0).Err(); err != nil {
+		return "", err
+	}
+	return s.rdb.Get(ctx, s.key).Result()
+}
+
+// OwnerKey is the secret that derived and bound owners are keyed by: the
+// configured CANDADO_OWNER_KEY, or else 256 random bits made once and kept
+// in a KeyStore so that replicas agree. Without it, a derived owner is a
+// function of public data (the event's source and id) and anyone who sees
+// the event can compute it.
+type OwnerKey struct {
+	store KeyStore
+
+	mu  sync.Mutex
+	key []byte
+}
+
+// NewOwnerKey uses configured when it is not empty, else store.
+func NewOwnerKey(configured string, store KeyStore) *OwnerKey {
+	k := &OwnerKey{store: store}
+	if configured != "" {
+		k.key = []byte(configured)
+	}
+	return k
+}
+
+// Get returns the key, fetching (or creating) it on first use. A failure is
+// not remembered: the next call tries again. Its error wraps
+// lock.ErrUnavailable.
+func (k *OwnerKey) Get(ctx context.Context) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key != nil {
+		return k.key, nil
+	}
+	if k.store == nil {
+		return nil, fmt.Errorf("%w: no owner key is configured and none can be stored", lock.ErrUnavailable)
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	got, err := k.store.GetOrCreate(ctx, hex.EncodeToString(b[:]))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the owner key: %w", lock.ErrUnavailable, err)
+	}
+	if got == "" {
+		return nil, fmt.Errorf("%w: the stored owner key is empty", lock.ErrUnavailable)
+	}
+	k.key = []byte(got)
+	return k.key, nil
+}
+
+// bindDomain separates bound owners from every other use of the key.
+const bindDomain = "candado/owner-binding/v1"
+
+// BindOwner is the owner stored for owner when identity principal asks:
+// "b1." and the hex of HMAC-SHA256(key, domain, principal, owner), each
+// length-prefixed. Another principal naming the same owner gets another
+// stored owner, so it cannot release or extend the lease, and nobody without
+// the key can compute it.
+func BindOwner(key []byte, principal, owner string) string {
+	m := hmac.New(sha256.New, key)
+	writeLP(m, bindDomain)
+	writeLP(m, principal)
+	writeLP(m, owner)
+	return "b1." + hex.EncodeToString(m.Sum(nil))
+}
+
+func writeLP(w io.Writer, s string) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+	_, _ = w.Write(n[:])        // hash writes never fail
+	_, _ = io.WriteString(w, s) // hash writes never fail
+}
+
+// BindOwners returns locks with every owner bound to ident (BindOwner): an
+// owner named by ident is stored as ident's, and answers give ident back the
+// owner it named. Anonymous identities are not bound (there is nobody to
+// tell apart), so locks is returned as it is.
+func BindOwners(locks api.Locks, key []byte, ident Identity) api.Locks {
+	if ident.Principal() == "" {
+		return locks
+	}
+	return boundLocks{Locks: locks, key: key, principal: ident.Principal()}
+}
+
+type boundLocks struct {
+	api.Locks
+	key       []byte
+	principal string
+}
+
+func (b boundLocks) bind(owner string) string { return BindOwner(b.key, b.principal, owner) }
+
+// unbind shows the caller its own owner in place of the stored one.
+func unbind(lease lock.Lease, stored, named string) lock.Lease {
+	if lease.Owner == stored {
+		lease.Owner = named
+	}
+	return lease
+}
+
+func (b boundLocks) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Lease, error) {
+	named := req.Owner
+	req.Owner = b.bind(named)
+	lease, err := b.Locks.Acquire(ctx, req)
+	return unbind(lease, req.Owner, named), err
+}
+
+func (b boundLocks) Release(ctx context.Context, id, owner string) (lock.Lease, error) {
+	stored := b.bind(owner)
+	lease, err := b.Locks.Release(ctx, id, stored)
+	return unbind(lease, stored, owner), err
+}
+
+func (b boundLocks) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (lock.Lease, error) {
+	stored := b.bind(owner)
+	lease, err := b.Locks.Heartbeat(ctx, id, stored, ttl)
+	return unbind(lease, stored, owner), err
+}
+
+// deriveDomain separates derived owners from every other use of the key.
+const deriveDomain = "candado/derived-owner/v2"
+
+// DeriveOwner is the owner of an acquire event that names none: the hex of
+// HMAC-SHA256(key, domain, principal, source, id), each length-prefixed,
+// cut to 128 bits. The same sender redelivering the same event (same source
+// and id) gets the same owner, on any replica sharing the key; another
+// sender reusing that source and id gets another owner; and without the key
+// nobody can compute it from the event.
+func DeriveOwner(key []byte, principal, source, id string) string {
+	m := hmac.New(sha256.New, key)
+	writeLP(m, deriveDomain)
+	writeLP(m, principal)
+	writeLP(m, source)
+	writeLP(m, id)
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
