@@ -13,15 +13,16 @@ import (
 	"sync"
 	"time"
 
+	"handler/function/function/api"
 	"handler/function/function/lock"
 )
 
 // The errors of Authorize. Check them with errors.Is.
 var (
 	// ErrUnauthorized: no bearer credential, or one nobody knows (401).
-	ErrUnauthorized = errors.New("unauthorized")
+	ErrUnauthorized = api.ErrUnauthorized
 	// ErrForbidden: a known identity asked for something outside its scope (403).
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = api.ErrForbidden
 	// ErrUnavailable: a credential could not be checked now (the OIDC issuer
 	// is unreachable); it wraps lock.ErrUnavailable, a 503 that is retried.
 	ErrUnavailable = fmt.Errorf("%w: cannot check the credential now", lock.ErrUnavailable)

@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"handler/function/function/api"
@@ -12,7 +11,7 @@ import (
 // ErrTooManyWaiters: the identity already has its cap of acquires waiting
 // (a 429 too_many_waiters with Retry-After). It does not wrap
 // lock.ErrUnavailable: the instance is fine, this caller is over its share.
-var ErrTooManyWaiters = errors.New("too many acquires of this identity are waiting")
+var ErrTooManyWaiters = api.ErrTooManyWaiters
 
 // Waiters caps the acquires with a wait that each identity has in flight at
 // once on this instance (CANDADO_MAX_WAITERS_PER_IDENTITY), so one team or
@@ -89,4 +88,24 @@ func (l limitedLocks) Acquire(ctx context.Context, req lock.AcquireRequest) (loc
 	}
 	defer l.w.leave(l.key)
 	return l.Locks.Acquire(ctx, req)
+}
+
+// Wrap returns locks whose acquires with a wait count against the cap of
+// the identity in their context (see WithIdentity; none counts as
+// Anonymous), like LimitWaiters. With no cap it returns locks as it is.
+func (w *Waiters) Wrap(locks api.Locks) api.Locks {
+	if w == nil || w.max <= 0 {
+		return locks
+	}
+	return contextLimited{Locks: locks, w: w}
+}
+
+type contextLimited struct {
+	api.Locks
+	w *Waiters
+}
+
+func (c contextLimited) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Lease, error) {
+	ident, _ := FromContext(ctx)
+	return limitedLocks{Locks: c.Locks, w: c.w, key: waiterKey(ident)}.Acquire(ctx, req)
 }

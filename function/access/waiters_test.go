@@ -77,3 +77,28 @@ func TestWaitersAreCappedPerIdentity(t *testing.T) {
 		t.Error("no cap still wraps")
 	}
 }
+
+func TestWaitersWrapTakesTheIdentityFromTheContext(t *testing.T) {
+	inner := blockingLocks{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	w := NewWaiters(1)
+	locks := w.Wrap(inner)
+	wait := lock.AcquireRequest{ID: "jobs/1", Owner: "o", TTL: time.Second, Wait: time.Minute}
+	ctxA := WithIdentity(context.Background(), teamA)
+	done := make(chan error, 1)
+	go func() { _, err := locks.Acquire(ctxA, wait); done <- err }()
+	<-inner.entered
+	if _, err := locks.Acquire(ctxA, wait); !errors.Is(err, ErrTooManyWaiters) {
+		t.Fatalf("team-a's second waiter: %v, want ErrTooManyWaiters", err)
+	}
+	go func() {
+		_, err := locks.Acquire(WithIdentity(context.Background(), teamB), wait)
+		done <- err
+	}()
+	<-inner.entered
+	close(inner.release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
