@@ -81,6 +81,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 
+	"handler/function/function/access"
 	"handler/function/function/api"
 	"handler/function/function/httpapi"
 	"handler/function/function/lock"
@@ -151,7 +152,16 @@ type Handler struct {
 	// only this deployment can compute them. Empty keys them by Source alone:
 	// then anyone who knows an event's source and id can compute its owner.
 	// Changing it (or Source) changes the owners of events redelivered later.
+	// Owners, when set, replaces it.
 	OwnerSecret string
+	// Owners, when set, is the secret key of derived owners (see
+	// access.DeriveOwner), and every owner an event names is bound to its
+	// sender's identity (access.BindOwners), so only the identity that
+	// acquired can release or extend, whatever owner it shows.
+	Owners *access.OwnerKey
+	// Access, when set, checks each event's lock id against its sender's
+	// rights (the identity access.Middleware put in the request's context).
+	Access *access.Authorizer
 
 	keyOnce sync.Once
 	key     []byte
@@ -202,10 +212,17 @@ func (h *Handler) single(ctx context.Context, msg binding.MessageReader) answer 
 	if err != nil {
 		return h.answer(api.Request{}, lock.Lease{}, fmt.Errorf("%w: malformed CloudEvent: %w", lock.ErrInvalid, err))
 	}
-	req, err := Decode(*e, h.Limits, h.ownerKey())
+	s, err := h.sender(ctx)
+	if err != nil {
+		return h.answer(api.Request{}, lock.Lease{}, err)
+	}
+	req, err := decode(*e, h.Limits, s.derive)
+	if err == nil {
+		err = s.check(req)
+	}
 	var lease lock.Lease
 	if err == nil {
-		lease, err = req.Do(ctx, h.Locks)
+		lease, err = req.Do(ctx, s.locks)
 	}
 	return h.answer(req, lease, err)
 }
@@ -218,10 +235,17 @@ func (h *Handler) batch(ctx context.Context, w http.ResponseWriter, body []byte)
 		h.answer(api.Request{}, lock.Lease{}, fmt.Errorf("%w: batch is not a JSON array of CloudEvents: %w", lock.ErrInvalid, err)).writeError(w)
 		return
 	}
-	key := h.ownerKey()
+	s, err := h.sender(ctx)
+	if err != nil {
+		h.answer(api.Request{}, lock.Lease{}, err).writeError(w)
+		return
+	}
 	reqs := make([]api.Request, len(evs))
 	for i, e := range evs {
-		req, err := Decode(e, h.Limits, key)
+		req, err := decode(e, h.Limits, s.derive)
+		if err == nil {
+			err = s.check(req)
+		}
 		if err != nil {
 			h.answer(req, lock.Lease{}, err).inBatch(i).writeError(w)
 			return
@@ -230,7 +254,7 @@ func (h *Handler) batch(ctx context.Context, w http.ResponseWriter, body []byte)
 	}
 	replies := make([]*event.Event, len(reqs))
 	for i, req := range reqs {
-		lease, err := req.Do(ctx, h.Locks)
+		lease, err := req.Do(ctx, s.locks)
 		a := h.answer(req, lease, err)
 		if a.reply == nil {
 			a.inBatch(i).writeError(w)
@@ -299,6 +323,12 @@ func (a answer) writeError(w http.ResponseWriter) {
 // the lock id in particular, and the error wraps lock.ErrInvalid or
 // api.ErrTooLarge. It does no I/O.
 func Decode(e event.Event, lim api.Limits, key []byte) (api.Request, error) {
+	return decode(e, lim, func(source, id string) string { return DeriveOwner(key, source, id) })
+}
+
+// decode is Decode with derive making the owner of an acquire that names
+// none from the event's source and id.
+func decode(e event.Event, lim api.Limits, derive func(source, id string) string) (api.Request, error) {
 	typ := e.Type()
 	if typ == "" {
 		return api.Request{}, fmt.Errorf("%w: CloudEvent has no type; want %s, %s or %s", lock.ErrInvalid, TypeAcquire, TypeRelease, TypeHeartbeat)
@@ -335,7 +365,7 @@ func Decode(e event.Event, lim api.Limits, key []byte) (api.Request, error) {
 		return req, fmt.Errorf("%w: no lock id: set the event's subject or \"id\" in its data", lock.ErrInvalid)
 	}
 	if op == api.Acquire && p.Owner == "" {
-		p.Owner = DeriveOwner(key, e.Source(), e.ID())
+		p.Owner = derive(e.Source(), e.ID())
 	}
 	return lim.Resolve(op, p)
 }

@@ -1,0 +1,62 @@
+package events
+
+import (
+	"context"
+
+	"handler/function/function/access"
+	"handler/function/function/api"
+)
+
+// sender is what the mapping needs of one request's sender: who it is, how
+// its acquires without an owner get one, and the locks as it sees them.
+type sender struct {
+	h      *Handler
+	ident  access.Identity
+	derive func(source, id string) string
+	locks  api.Locks
+}
+
+// sender sets up the request's sender from the identity that
+// access.Middleware put in ctx (none counts as Anonymous). With
+// Handler.Owners set, derived owners are keyed by the owner key and the
+// sender's principal, and every owner the sender names is bound to it
+// (access.BindOwners); its error then means the key cannot be read (503).
+func (h *Handler) sender(ctx context.Context) (sender, error) {
+	ident, _ := access.FromContext(ctx)
+	s := sender{h: h, ident: ident}
+	if h.Owners == nil {
+		key := h.ownerKey()
+		s.derive = func(source, id string) string { return DeriveOwner(key, source, id) }
+		s.locks = h.Locks
+		return s, nil
+	}
+	secret, err := h.Owners.Get(ctx)
+	if err != nil {
+		return s, err
+	}
+	principal := ident.Principal()
+	s.derive = func(source, id string) string { return access.DeriveOwner(secret, principal, source, id) }
+	s.locks = access.BindOwners(h.Locks, secret, ident)
+	return s, nil
+}
+
+// check reports whether the sender may carry out req: the event's lock id
+// against the sender's rights, when Handler.Access is set. Its error wraps
+// access.ErrForbidden (403, which a broker does not retry).
+func (s sender) check(req api.Request) error {
+	if s.h.Access == nil {
+		return nil
+	}
+	return s.h.Access.Check(s.ident, verbOf(req.Op), req.ID)
+}
+
+// verbOf is the access verb of an operation.
+func verbOf(op api.Op) access.Verb {
+	switch op {
+	case api.Acquire:
+		return access.Acquire
+	case api.Release:
+		return access.Release
+	}
+	return access.Heartbeat
+}
