@@ -43,6 +43,47 @@ func (s redisKeyStore) GetOrCreate(ctx context.Context, fresh string) (string, e
 	return s.rdb.Get(ctx, s.key).Result()
 }
 
+// QuorumKeyStore keeps the owner key on independent masters (quorum mode):
+// SET NX on each, then the value that a majority holds. Replicas racing to
+// create it, or a master that lost its data, still end up with one key as
+// long as a majority answers.
+func QuorumKeyStore(masters []redis.UniversalClient, key string) KeyStore {
+	return quorumKeyStore{masters: masters, key: key}
+}
+
+type quorumKeyStore struct {
+	masters []redis.UniversalClient
+	key     string
+}
+
+func (q quorumKeyStore) GetOrCreate(ctx context.Context, fresh string) (string, error) {
+	values := make([]string, len(q.masters))
+	var wg sync.WaitGroup
+	for i, m := range q.masters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if m.SetNX(ctx, q.key, fresh, 0).Err() != nil {
+				return
+			}
+			values[i], _ = m.Get(ctx, q.key).Result() // "" on error: no vote
+		}()
+	}
+	wg.Wait()
+	votes := map[string]int{}
+	for _, v := range values {
+		if v != "" {
+			votes[v]++
+		}
+	}
+	for v, n := range votes {
+		if n > len(q.masters)/2 {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("no majority of %d masters agrees on the owner key", len(q.masters))
+}
+
 // OwnerKey is the secret that derived and bound owners are keyed by: the
 // configured CANDADO_OWNER_KEY, or else 256 random bits made once and kept
 // in a KeyStore so that replicas agree. Without it, a derived owner is a
@@ -123,6 +164,57 @@ func BindOwners(locks api.Locks, key []byte, ident Identity) api.Locks {
 		return locks
 	}
 	return boundLocks{Locks: locks, key: key, principal: ident.Principal()}
+}
+
+// Bind returns locks with every owner bound to the identity in each call's
+// context (see WithIdentity and BindOwners), in both mappings, so an owner
+// is scoped to the identity that named it whichever way it comes back.
+// Anonymous calls (and calls with no identity) are not bound. A bound call
+// whose key cannot be read fails with an error wrapping lock.ErrUnavailable.
+func (k *OwnerKey) Bind(locks api.Locks) api.Locks {
+	return contextBound{Locks: locks, k: k}
+}
+
+type contextBound struct {
+	api.Locks
+	k *OwnerKey
+}
+
+// bound is the locks of the identity in ctx.
+func (c contextBound) bound(ctx context.Context) (api.Locks, error) {
+	ident, _ := FromContext(ctx)
+	if ident.Principal() == "" {
+		return c.Locks, nil
+	}
+	key, err := c.k.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return BindOwners(c.Locks, key, ident), nil
+}
+
+func (c contextBound) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Lease, error) {
+	l, err := c.bound(ctx)
+	if err != nil {
+		return lock.Lease{ID: req.ID}, err
+	}
+	return l.Acquire(ctx, req)
+}
+
+func (c contextBound) Release(ctx context.Context, id, owner string) (lock.Lease, error) {
+	l, err := c.bound(ctx)
+	if err != nil {
+		return lock.Lease{ID: id}, err
+	}
+	return l.Release(ctx, id, owner)
+}
+
+func (c contextBound) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (lock.Lease, error) {
+	l, err := c.bound(ctx)
+	if err != nil {
+		return lock.Lease{ID: id}, err
+	}
+	return l.Heartbeat(ctx, id, owner, ttl)
 }
 
 type boundLocks struct {

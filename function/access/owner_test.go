@@ -146,3 +146,63 @@ func TestSendersReusingAnEventIDAreDistinctOwners(t *testing.T) {
 		t.Fatalf("team-b reusing team-a's source and id: %v, want ErrHeld", err)
 	}
 }
+
+func TestQuorumKeyStoreTakesTheMajoritysKey(t *testing.T) {
+	ctx := context.Background()
+	var masters []*miniredis.Miniredis
+	var clients []redis.UniversalClient
+	for range 3 {
+		m := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+		t.Cleanup(func() { _ = c.Close() })
+		masters, clients = append(masters, m), append(clients, c)
+	}
+	// Another replica won on two masters; a third master lost its data and
+	// this replica writes its own there.
+	if err := masters[0].Set("k", "theirs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := masters[1].Set("k", "theirs"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewOwnerKey("", QuorumKeyStore(clients, "k")).Get(ctx)
+	if err != nil || string(got) != "theirs" {
+		t.Fatalf("key = %q, %v; want the majority's", got, err)
+	}
+	// No majority answers: unavailable, and nothing is remembered.
+	masters[0].Close()
+	masters[1].Close()
+	if _, err := NewOwnerKey("", QuorumKeyStore(clients, "k")).Get(ctx); !errors.Is(err, lock.ErrUnavailable) {
+		t.Fatalf("one of three masters up: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestBindTakesTheIdentityFromTheContext(t *testing.T) {
+	locks, _ := miniLocks(t)
+	bound := NewOwnerKey("k", nil).Bind(locks)
+	ctxA := WithIdentity(context.Background(), teamA)
+	ctxB := WithIdentity(context.Background(), teamB)
+	if _, err := bound.Acquire(ctxA, lock.AcquireRequest{ID: "x", Owner: "o", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bound.Release(ctxB, "x", "o"); !errors.Is(err, lock.ErrNotHeld) {
+		t.Fatalf("team-b: %v, want ErrNotHeld", err)
+	}
+	if _, err := bound.Release(context.Background(), "x", "o"); !errors.Is(err, lock.ErrNotHeld) {
+		t.Fatalf("anonymous: %v, want ErrNotHeld", err)
+	}
+	if l, err := bound.Heartbeat(ctxA, "x", "o", time.Minute); err != nil || l.Owner != "o" {
+		t.Fatalf("team-a heartbeat: %+v, %v", l, err)
+	}
+	// Anonymous owners are stored as named.
+	if _, err := bound.Acquire(context.Background(), lock.AcquireRequest{ID: "y", Owner: "p", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locks.Release(context.Background(), "y", "p"); err != nil {
+		t.Fatalf("anonymous owner was bound: %v", err)
+	}
+	// No key: a bound call is a 503, not a silent unbound one.
+	if _, err := NewOwnerKey("", nil).Bind(locks).Acquire(ctxA, lock.AcquireRequest{ID: "z", Owner: "o", TTL: time.Minute}); !errors.Is(err, lock.ErrUnavailable) {
+		t.Fatalf("no key: %v, want ErrUnavailable", err)
+	}
+}

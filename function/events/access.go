@@ -7,27 +7,25 @@ import (
 	"handler/function/function/api"
 )
 
-// sender is what the mapping needs of one request's sender: who it is, how
-// its acquires without an owner get one, and the locks as it sees them.
+// sender is what the mapping needs of one request's sender: who it is and
+// how its acquires without an owner get one.
 type sender struct {
 	h      *Handler
 	ident  access.Identity
 	derive func(source, id string) string
-	locks  api.Locks
 }
 
 // sender sets up the request's sender from the identity that
 // access.Middleware put in ctx (none counts as Anonymous). With
 // Handler.Owners set, derived owners are keyed by the owner key and the
-// sender's principal, and every owner the sender names is bound to it
-// (access.BindOwners); its error then means the key cannot be read (503).
+// sender's principal (access.DeriveOwner); its error then means the key
+// cannot be read (503).
 func (h *Handler) sender(ctx context.Context) (sender, error) {
 	ident, _ := access.FromContext(ctx)
 	s := sender{h: h, ident: ident}
 	if h.Owners == nil {
 		key := h.ownerKey()
 		s.derive = func(source, id string) string { return DeriveOwner(key, source, id) }
-		s.locks = h.Locks
 		return s, nil
 	}
 	secret, err := h.Owners.Get(ctx)
@@ -36,7 +34,6 @@ func (h *Handler) sender(ctx context.Context) (sender, error) {
 	}
 	principal := ident.Principal()
 	s.derive = func(source, id string) string { return access.DeriveOwner(secret, principal, source, id) }
-	s.locks = access.BindOwners(h.Locks, secret, ident)
 	return s, nil
 }
 

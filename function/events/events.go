@@ -154,10 +154,9 @@ type Handler struct {
 	// Changing it (or Source) changes the owners of events redelivered later.
 	// Owners, when set, replaces it.
 	OwnerSecret string
-	// Owners, when set, is the secret key of derived owners (see
-	// access.DeriveOwner), and every owner an event names is bound to its
-	// sender's identity (access.BindOwners), so only the identity that
-	// acquired can release or extend, whatever owner it shows.
+	// Owners, when set, is the secret key of derived owners, which then also
+	// bind the sender's identity (see access.DeriveOwner). Binding the
+	// owners an event names to its sender is Locks' job (access.OwnerKey.Bind).
 	Owners *access.OwnerKey
 	// Access, when set, checks each event's lock id against its sender's
 	// rights (the identity access.Middleware put in the request's context).
@@ -222,7 +221,7 @@ func (h *Handler) single(ctx context.Context, msg binding.MessageReader) answer 
 	}
 	var lease lock.Lease
 	if err == nil {
-		lease, err = req.Do(ctx, s.locks)
+		lease, err = req.Do(ctx, h.Locks)
 	}
 	return h.answer(req, lease, err)
 }
@@ -254,7 +253,7 @@ func (h *Handler) batch(ctx context.Context, w http.ResponseWriter, body []byte)
 	}
 	replies := make([]*event.Event, len(reqs))
 	for i, req := range reqs {
-		lease, err := req.Do(ctx, s.locks)
+		lease, err := req.Do(ctx, h.Locks)
 		a := h.answer(req, lease, err)
 		if a.reply == nil {
 			a.inBatch(i).writeError(w)
