@@ -47,6 +47,24 @@ type Config struct {
 	EventSink string `envconfig:"EVENT_SINK"`
 	// BackendTimeout bounds each Redis round trip, so a dead backend is a fast 503.
 	BackendTimeout time.Duration `envconfig:"BACKEND_TIMEOUT" default:"500ms"`
+
+	// Access control (see package access and access.go).
+
+	// TokensFile is the path of the scoped tokens file, re-read when it
+	// changes; unset, /var/openfaas/secrets/candado-tokens when it exists.
+	TokensFile string `envconfig:"CANDADO_TOKENS_FILE"`
+	// OIDCIssuer and OIDCAudience, both set, accept OIDC tokens (Knative
+	// Eventing's sender identity) from that issuer for that audience.
+	OIDCIssuer   string `envconfig:"CANDADO_OIDC_ISSUER"`
+	OIDCAudience string `envconfig:"CANDADO_OIDC_AUDIENCE"`
+	// OIDCCAFile is a PEM bundle trusted for the issuer, besides the system's.
+	OIDCCAFile string `envconfig:"CANDADO_OIDC_CA_FILE"`
+	// OwnerKey keys derived and bound owners; empty keeps one made once in
+	// Redis (SET NX), so replicas agree.
+	OwnerKey string `envconfig:"CANDADO_OWNER_KEY"`
+	// MaxWaitersPerIdentity caps each identity's acquires with a wait in
+	// flight on this instance (429 too_many_waiters past it); 0: no cap.
+	MaxWaitersPerIdentity int `envconfig:"CANDADO_MAX_WAITERS_PER_IDENTITY"`
 }
 
 // Prefix is the environment prefix of every Config variable.
@@ -65,11 +83,13 @@ func LoadConfig() (Config, error) {
 	}{
 		{"REDIS_URL", "candado-redis-url", &c.RedisURL},
 		{"AUTH_TOKEN", "candado-auth-token", &c.AuthToken},
+		{"OWNER_KEY", "candado-owner-key", &c.OwnerKey},
 	} {
 		if err := readSecret(s.name, s.openfaas, s.dst); err != nil {
 			return Config{}, err
 		}
 	}
+	c.TokensFile = tokensFile(c.TokensFile)
 	if p, ok := os.LookupEnv("PORT"); ok && p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil {
@@ -174,5 +194,6 @@ func (c Config) Validate() error {
 			bad("EVENT_SINK", "must be an absolute http:// or https:// URL")
 		}
 	}
+	errs = append(errs, c.validateAccess()...)
 	return errors.Join(errs...)
 }

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"handler/function/function/api"
@@ -90,6 +88,10 @@ type Config struct {
 	// Log gets a line per refused request and per reload, naming
 	// identities, never credentials. Nil logs nothing.
 	Log *slog.Logger
+	// Count, when set, is called with each decision: the identity's name
+	// ("unknown" for a refused credential) and the outcome ("allowed",
+	// "forbidden", "unauthorized" or "unavailable"), for metrics.
+	Count func(identity, outcome string)
 }
 
 // Authorizer authenticates requests and checks their rights.
@@ -100,17 +102,13 @@ type Authorizer struct {
 	file      *TokenFile
 	oidc      *OIDC
 	log       *slog.Logger
-
-	mu        sync.Mutex
-	decisions map[decisionKey]uint64
+	countFn   func(identity, outcome string)
 }
-
-type decisionKey struct{ identity, outcome string }
 
 // New builds an Authorizer; it reads the tokens file (a bad one is an error)
 // and the OIDC CA file, but does no network I/O.
 func New(cfg Config) (*Authorizer, error) {
-	a := &Authorizer{log: cfg.Log, decisions: make(map[decisionKey]uint64)}
+	a := &Authorizer{log: cfg.Log, countFn: cfg.Count}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -238,34 +236,9 @@ func outcomeOf(err error) string {
 }
 
 func (a *Authorizer) count(identity, outcome string) {
-	a.mu.Lock()
-	a.decisions[decisionKey{identity, outcome}]++
-	a.mu.Unlock()
-}
-
-// Decision is a count of access decisions for one identity and outcome
-// ("allowed", "forbidden", "unauthorized", "unavailable"); refused
-// credentials count under the identity "unknown".
-type Decision struct {
-	Identity, Outcome string
-	Count             uint64
-}
-
-// Decisions are the counts so far, sorted, for metrics.
-func (a *Authorizer) Decisions() []Decision {
-	a.mu.Lock()
-	out := make([]Decision, 0, len(a.decisions))
-	for k, n := range a.decisions {
-		out = append(out, Decision{Identity: k.identity, Outcome: k.outcome, Count: n})
+	if a.countFn != nil {
+		a.countFn(identity, outcome)
 	}
-	a.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Identity != out[j].Identity {
-			return out[i].Identity < out[j].Identity
-		}
-		return out[i].Outcome < out[j].Outcome
-	})
-	return out
 }
 
 type identityKey struct{}

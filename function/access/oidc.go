@@ -94,7 +94,7 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	if cfg.Audience == "" {
 		return nil, errors.New("OIDC audience is empty")
 	}
-	if err := checkIssuerURL(cfg.Issuer); err != nil {
+	if err := CheckIssuerURL(cfg.Issuer); err != nil {
 		return nil, fmt.Errorf("OIDC issuer: %w", err)
 	}
 	if cfg.Leeway <= 0 {
@@ -125,8 +125,8 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	return &OIDC{cfg: cfg, client: &http.Client{Transport: tr, Timeout: 5 * time.Second}, now: time.Now}, nil
 }
 
-// checkIssuerURL refuses anything but https://, and http:// to loopback.
-func checkIssuerURL(raw string) error {
+// CheckIssuerURL refuses anything but https://, and http:// to loopback.
+func CheckIssuerURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errors.New("not a URL")
@@ -267,7 +267,7 @@ func (o *OIDC) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		if doc.Issuer != o.cfg.Issuer {
 			return nil, fmt.Errorf("discovery names issuer %q, not %q", doc.Issuer, o.cfg.Issuer)
 		}
-		if err := checkIssuerURL(doc.JWKSURI); err != nil {
+		if err := CheckIssuerURL(doc.JWKSURI); err != nil {
 			return nil, fmt.Errorf("discovery's jwks_uri: %w", err)
 		}
 		o.jwksURL = doc.JWKSURI

@@ -211,14 +211,7 @@ func (h *Handler) single(ctx context.Context, msg binding.MessageReader) answer 
 	if err != nil {
 		return h.answer(api.Request{}, lock.Lease{}, fmt.Errorf("%w: malformed CloudEvent: %w", lock.ErrInvalid, err))
 	}
-	s, err := h.sender(ctx)
-	if err != nil {
-		return h.answer(api.Request{}, lock.Lease{}, err)
-	}
-	req, err := decode(*e, h.Limits, s.derive)
-	if err == nil {
-		err = s.check(req)
-	}
+	req, err := h.sender(ctx).decode(*e)
 	var lease lock.Lease
 	if err == nil {
 		lease, err = req.Do(ctx, h.Locks)
@@ -234,17 +227,10 @@ func (h *Handler) batch(ctx context.Context, w http.ResponseWriter, body []byte)
 		h.answer(api.Request{}, lock.Lease{}, fmt.Errorf("%w: batch is not a JSON array of CloudEvents: %w", lock.ErrInvalid, err)).writeError(w)
 		return
 	}
-	s, err := h.sender(ctx)
-	if err != nil {
-		h.answer(api.Request{}, lock.Lease{}, err).writeError(w)
-		return
-	}
+	s := h.sender(ctx)
 	reqs := make([]api.Request, len(evs))
 	for i, e := range evs {
-		req, err := decode(e, h.Limits, s.derive)
-		if err == nil {
-			err = s.check(req)
-		}
+		req, err := s.decode(e)
 		if err != nil {
 			h.answer(req, lock.Lease{}, err).inBatch(i).writeError(w)
 			return
