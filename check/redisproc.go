@@ -32,14 +32,15 @@ type Redis interface {
 type RedisProc struct {
 	bin, dir string
 	port     int
+	args     []string // extra redis-server arguments
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	done     chan struct{}
 }
 
 // StartRedis runs redis-server ($REDISTEST_SERVER or on PATH) on a free
-// port with its files in dir.
-func StartRedis(dir string) (*RedisProc, error) {
+// port with its files in dir, and args appended to its arguments.
+func StartRedis(dir string, args ...string) (*RedisProc, error) {
 	bin := os.Getenv("REDISTEST_SERVER")
 	if bin == "" {
 		var err error
@@ -53,7 +54,7 @@ func StartRedis(dir string) (*RedisProc, error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	r := &RedisProc{bin: bin, dir: dir, port: port}
+	r := &RedisProc{bin: bin, dir: dir, port: port, args: args}
 	return r, r.launch()
 }
 
@@ -66,8 +67,8 @@ func (r *RedisProc) URL() string { return "redis://" + r.Addr() + "/0" }
 func (r *RedisProc) launch() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
+	cmd := exec.Command(r.bin, append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log")}, r.args...)...)
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return err

@@ -30,6 +30,9 @@ import (
 type Env struct {
 	// NewRedis starts a private redis-server, stopped when the run ends.
 	NewRedis func() Redis
+	// NewRedisArgs is NewRedis with extra redis-server arguments (the
+	// cluster scenarios start cluster nodes with it).
+	NewRedisArgs func(args ...string) Redis
 	// TempDir returns a fresh directory removed when the run ends.
 	TempDir func() string
 	// Cleanup registers f to run when the run ends (last in, first out).
@@ -93,7 +96,7 @@ func (r Report) Line() string {
 }
 
 // Scenarios are the scenario names, in the order `all` runs them.
-var Scenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services", "quorum", "quorum5", "quorum-reacquire"}
+var Scenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services", "quorum", "quorum5", "quorum-reacquire", "cluster-reset"}
 
 // TTL is the lease length of every scenario: short, so holders paused past
 // it and Redis paused past it happen often.
@@ -225,6 +228,11 @@ func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, 
 		fault = every(700*time.Millisecond, quorumFaults(masters, down))
 	case "quorum-reacquire":
 		targets, fault = quorumReacquire(env, &load)
+	case "cluster-reset":
+		var err error
+		if targets, fault, err = clusterReset(env); err != nil {
+			return Report{}, err
+		}
 	default:
 		return Report{}, fmt.Errorf("unknown scenario %q (have %v, broken, broken-release)", name, Scenarios)
 	}

@@ -37,9 +37,12 @@ func TestMain(m *testing.M) {
 func testEnv(t *testing.T) Env {
 	return Env{
 		NewRedis: func() Redis { return redistest.Start(t) },
-		TempDir:  t.TempDir,
-		Cleanup:  t.Cleanup,
-		Logf:     t.Logf,
+		NewRedisArgs: func(args ...string) Redis {
+			return redistest.Start(t, redistest.WithArgs(args...))
+		},
+		TempDir: t.TempDir,
+		Cleanup: t.Cleanup,
+		Logf:    t.Logf,
 		Candado: func() (string, error) {
 			buildOnce.Do(func() {
 				if buildDir, buildErr = os.MkdirTemp("", "candado-check-"); buildErr == nil {
@@ -86,6 +89,7 @@ func TestScenarioProxy(t *testing.T)        { expectSafe(t, "proxy", 1) }
 func TestScenarioServiceKill(t *testing.T)  { expectSafe(t, "service-kill", 1) }
 func TestScenarioQuorum(t *testing.T)       { expectSafe(t, "quorum", 1) }
 func TestScenarioQuorum5(t *testing.T)      { expectSafe(t, "quorum5", 1) }
+func TestScenarioClusterReset(t *testing.T) { expectSafe(t, "cluster-reset", 1) }
 
 // A lock that grants a held lock must be caught.
 func TestBrokenGrantIsCaught(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package client is a Go client for Candado, the HTTP lock service whose
-// contract is /work/shared/API.md: leases with an owner token, a TTL and a
-// fence that strictly increases per lock id.
+// contract is docs/API.md in Candado's repository: leases with an owner
+// token, a TTL and a fence that strictly increases per lock id.
 //
 // Usage:
 //

@@ -27,7 +27,7 @@ import (
 	"handler/function/function"
 )
 
-// The service contract (shared/API.md) these manifests must follow.
+// The service contract (docs/API.md) these manifests must follow.
 const (
 	appName       = "candado"
 	appPort       = 8080

@@ -107,6 +107,11 @@ func newBackend(cfg Config) (lock.Store, lock.Notifier, error) {
 			DialTimeout:           t.DialTimeout, ReadTimeout: t.ReadTimeout, WriteTimeout: t.WriteTimeout, PoolTimeout: t.PoolTimeout,
 			MaxRetries: t.MaxRetries, MinRetryBackoff: t.MinRetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff,
 			MinIdleConns: t.MinIdleConns, Protocol: t.Protocol, DisableIdentity: t.DisableIdentity,
+			// MOVED and ASK are followed up to 3 times. A ClusterClient also
+			// spends these attempts re-sending a command, or a whole pipeline,
+			// after a network error whatever MaxRetries says; the lock store
+			// marks its scripts NoRetry, so a lost answer is a 503 instead.
+			MaxRedirects: 3,
 		})
 		// Every key of a lock, and its wake-up channel, share the hash slot
 		// of {id}; shard channels keep wake-ups on that slot's master.

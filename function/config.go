@@ -37,6 +37,9 @@ type Config struct {
 	MaxTTL time.Duration `envconfig:"MAX_TTL" default:"1h"`
 	// MaxWait caps how long an acquire waits for a held lock.
 	MaxWait time.Duration `envconfig:"MAX_WAIT" default:"60s"`
+	// MaxWaiters caps the acquires waiting at once in this instance; past it
+	// a waiting acquire answers 503 at once. 0 means the default, 1000.
+	MaxWaiters int `envconfig:"CANDADO_MAX_WAITERS" default:"1000"`
 	// AuthToken, when set, is the bearer token every lock route requires.
 	AuthToken string `envconfig:"AUTH_TOKEN"`
 	// EventSource is the CloudEvents source of reply events.
@@ -184,6 +187,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWait < 0 {
 		bad("MAX_WAIT", "must not be negative, got %s", c.MaxWait)
+	}
+	if c.MaxWaiters < 0 {
+		bad("MAX_WAITERS", "must not be negative (0 means the default, 1000), got %d", c.MaxWaiters)
 	}
 	if c.BackendTimeout < time.Millisecond {
 		bad("BACKEND_TIMEOUT", "must be at least 1ms, got %s", c.BackendTimeout)

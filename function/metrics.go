@@ -24,21 +24,28 @@ type metrics struct {
 	waits       *promtext.Vec[promtext.Counter]
 	waitTime    *promtext.Histogram
 	handoffs    *promtext.Counter
+	refusals    *promtext.Counter
 	backendErrs *promtext.Vec[promtext.Counter]
 }
 
-func newMetrics() *metrics {
+// newMetrics registers the series; waiters reads how many acquires wait now.
+func newMetrics(waiters func() int) *metrics {
 	r := promtext.NewRegistry()
+	r.NewGaugeFunc("candado_waiters", "Acquires waiting for a held lock now, in this instance.",
+		func() float64 { return float64(waiters()) })
 	return &metrics{
 		registry: r,
 		requests: r.NewCounterVec("candado_http_requests_total", "HTTP requests by route and status code.", "route", "code"),
 		latency: r.NewHistogramVec("candado_http_request_duration_seconds", "HTTP request latency by route, waits included.",
 			[]float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60}, "route"),
 		acquires: r.NewCounterVec("candado_acquires_total", "Acquire outcomes: granted, held, invalid or error.", "result"),
-		waits:    r.NewCounterVec("candado_waits_total", "Acquires that waited for a held lock, by outcome.", "result"),
+		waits: r.NewCounterVec("candado_waits_total",
+			"Acquires that waited for a held lock, by outcome: granted, held, contended, cancelled, shutdown or error.", "result"),
 		waitTime: r.NewHistogram("candado_wait_duration_seconds", "Time acquires spent waiting for a held lock.",
 			promtext.ExponentialBuckets(.001, 4, 10)),
-		handoffs:    r.NewCounter("candado_handoffs_total", "Acquires granted to a waiter woken by a release or expiry."),
+		handoffs: r.NewCounter("candado_handoffs_total", "Acquires granted to a waiter woken by a release or expiry."),
+		refusals: r.NewCounter("candado_waiters_refused_total",
+			"Waiting acquires answered 503 at once because CANDADO_MAX_WAITERS acquires were already waiting."),
 		backendErrs: r.NewCounterVec("candado_backend_errors_total", "Lock operations the backend did not answer, by operation.", "op"),
 	}
 }
@@ -82,8 +89,11 @@ func (o observed) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Le
 	result := outcome(err)
 	o.m.acquires.WithLabelValues(result).Inc()
 	if req.Wait > 0 && lease.Waited > 0 {
-		o.m.waits.WithLabelValues(result).Inc()
+		o.m.waits.WithLabelValues(waitOutcome(err)).Inc()
 		o.m.waitTime.Observe(lease.Waited.Seconds())
+	}
+	if errors.Is(err, lock.ErrTooManyWaiters) {
+		o.m.refusals.Inc()
 	}
 	if err == nil && lease.Woken {
 		o.m.handoffs.Inc()
@@ -111,7 +121,8 @@ func (o observed) Inspect(ctx context.Context, id string) (lock.Lease, error) {
 }
 
 func (o observed) backendError(ctx context.Context, op, id string, err error) {
-	if !errors.Is(err, lock.ErrUnavailable) || errors.Is(err, lock.ErrClosed) || errors.Is(err, lock.ErrContended) {
+	if !errors.Is(err, lock.ErrUnavailable) || errors.Is(err, lock.ErrClosed) || errors.Is(err, lock.ErrContended) ||
+		errors.Is(err, lock.ErrTooManyWaiters) {
 		return
 	}
 	o.m.backendErrs.WithLabelValues(op).Inc()
@@ -126,6 +137,24 @@ func outcome(err error) string {
 		return "held"
 	case errors.Is(err, lock.ErrInvalid):
 		return "invalid"
+	}
+	return "error"
+}
+
+// waitOutcome is the result label of a wait that ended with err; its
+// values are a fixed few.
+func waitOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "granted"
+	case errors.Is(err, lock.ErrHeld):
+		return "held" // the wait ran out
+	case errors.Is(err, lock.ErrContended):
+		return "contended"
+	case errors.Is(err, lock.ErrClosed):
+		return "shutdown"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "cancelled" // the caller gave up, or its own deadline passed
 	}
 	return "error"
 }

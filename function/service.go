@@ -61,9 +61,9 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	s.store = store
-	s.locker = lock.NewLocker(store, notifier)
+	s.locker = lock.NewLocker(store, notifier, lock.WithMaxWaiters(cfg.MaxWaiters))
 
-	m := newMetrics()
+	m := newMetrics(s.locker.Waiters)
 	authz, err := newAuthorizer(cfg, log, m.registry)
 	if err != nil {
 		s.Close()

@@ -8,7 +8,9 @@
 //	candado-verify soak [-duration 2m]      churn, waiters, then leak figures
 //
 // It prints one line per scenario (name, operations checked, faults
-// injected, violations) and exits 1 if any guarantee broke.
+// injected, violations) and exits 1 if any guarantee broke. The scenario
+// cluster-reset (a Redis Cluster whose connections reset in the middle of
+// pipelines) also needs redis-cli on PATH, to create the cluster.
 package main
 
 import (
@@ -134,6 +136,14 @@ func newEnv(root, name string, candado func() (string, error)) (check.Env, func(
 		Cleanup: func(f func()) { cleanups = append(cleanups, f) },
 		Logf:    func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
 		Candado: candado,
+	}
+	env.NewRedisArgs = func(args ...string) check.Redis {
+		r, err := check.StartRedis(tempDir(), args...)
+		if err != nil {
+			fail(err)
+		}
+		env.Cleanup(r.Close)
+		return r
 	}
 	env.NewRedis = func() check.Redis {
 		r, err := check.StartRedis(tempDir())

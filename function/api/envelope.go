@@ -80,7 +80,7 @@ func Result(id string, lease lock.Lease, err error) Envelope {
 		data = IDData{ID: id}
 	}
 	msg := err.Error()
-	if code == CodeUnavailable && !errors.Is(err, lock.ErrClosed) {
+	if code == CodeUnavailable && !errors.Is(err, lock.ErrClosed) && !errors.Is(err, lock.ErrTooManyWaiters) {
 		msg = "backend unavailable, retry later" // the cause goes to the log, not to callers
 	}
 	return Envelope{Error: msg, Code: code, Data: data}

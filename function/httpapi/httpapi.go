@@ -15,8 +15,9 @@ import (
 	"handler/function/function/lock"
 )
 
-// Handler serves the lock routes, /locks, /healthz and /readyz. Auth and
-// CloudEvents are told apart before it (see function.Service).
+// Handler serves the lock routes, /locks, /healthz, /readyz, /metrics and
+// /openapi.yaml. Auth and CloudEvents are told apart before it (see
+// function.Service).
 type Handler struct {
 	Locks  api.Locks
 	Limits api.Limits
@@ -49,9 +50,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.readyz(w, r)
 		}
 		return
+	case "/openapi.yaml":
+		serveOpenAPI(w, r)
+		return
 	case "/metrics":
-		if h.Metrics != nil && allow(w, r, http.MethodGet) {
-			h.Metrics.ServeHTTP(w, r)
+		if h.Metrics != nil { // else no such route: 404 below
+			if allow(w, r, http.MethodGet) {
+				h.Metrics.ServeHTTP(w, r)
+			}
 			return
 		}
 	}

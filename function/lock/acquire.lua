@@ -14,6 +14,9 @@ end
 -- A new fence is never below Redis' clock in microseconds, so it exceeds
 -- every earlier fence even after the keys expired or the data was lost, and
 -- exceeds the tombstone's fence even if the clock stalled.
+-- Redis 4 refuses writes after TIME in a script unless its effects, not the
+-- script, are replicated; from Redis 5 on that is the default.
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local f = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if fence and fence >= f then

@@ -4,7 +4,9 @@ package lock_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,4 +162,137 @@ func TestClusterFencesAfterNodeLostData(t *testing.T) {
 		}
 	}
 	_ = ctx
+}
+
+// A waiter's shard subscription ends when its slot moves to another master
+// (Redis pushes sunsubscribe and keeps the connection). The hub subscribes
+// again on the new master, so the release still wakes the waiter, long
+// before the holder's lease would have ended.
+func TestClusterWakeUpAfterSlotMoves(t *testing.T) {
+	srvs := startCluster(t, 3)
+	l, s := newClusterLocker(t, srvs)
+	ctx := context.Background()
+	const id = "moving"
+	if _, err := l.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "h", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		lease, err := l.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "w", TTL: time.Second, Wait: 20 * time.Second})
+		if err == nil && !lease.Woken {
+			err = fmt.Errorf("not woken: %+v", lease)
+		}
+		done <- err
+	}()
+	slot, err := srvs[0].Client().ClusterKeySlot(ctx, s.Key(id)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := redistest.SlotOwner(t, srvs, int(slot))
+	channel := s.Key(id) + ":released"
+	waitShardSubscribers(t, from, channel, 1)
+	var to *redistest.Server
+	for _, srv := range srvs {
+		if srv != from {
+			to = srv
+			break
+		}
+	}
+	redistest.MigrateSlot(t, srvs, int(slot), to)
+	waitShardSubscribers(t, to, channel, 1) // subscribed again, on the new master
+	released := time.Now()
+	if _, err := s.Release(ctx, id, "h"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(released); d > 2*time.Second {
+			t.Fatalf("the waiter answered %v after the release", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the release did not wake the waiter after its slot moved")
+	}
+}
+
+// waitShardSubscribers waits until srv counts n subscribers of the shard
+// channel.
+func waitShardSubscribers(t *testing.T, srv *redistest.Server, channel string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := srv.Client().PubSubShardNumSub(context.Background(), channel).Result()
+		if err == nil && got[channel] == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shard subscribers of %s on %s = %v (%v), want %d", channel, srv.Addr(), got, err, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// In Cluster mode each lock id with waiters holds a pub/sub connection to
+// its master: the cap of waiters bounds those connections too, and a
+// waiter past it answers at once.
+func TestClusterWaitersCapBoundsConnections(t *testing.T) {
+	srvs := startCluster(t, 3)
+	s := lock.NewRedisStore(clusterClient(srvs), lock.RedisOptions{Prefix: "it:", Timeout: opTimeout, Sharded: true})
+	t.Cleanup(func() { s.Close() })
+	const max, ids = 5, 20
+	l := lock.NewLocker(s, s, lock.WithMaxWaiters(max))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := 0; i < ids; i++ {
+		if _, err := l.Acquire(ctx, lock.AcquireRequest{ID: fmt.Sprintf("cap/%d", i), Owner: "h", TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := make(chan error, ids)
+	for i := 0; i < ids; i++ {
+		go func(i int) {
+			_, err := l.Acquire(ctx, lock.AcquireRequest{ID: fmt.Sprintf("cap/%d", i), Owner: "w", TTL: time.Second, Wait: time.Minute})
+			refused <- err
+		}(i)
+	}
+	for i := 0; i < ids-max; i++ {
+		select {
+		case err := <-refused:
+			if !errors.Is(err, lock.ErrTooManyWaiters) {
+				t.Fatalf("waiter past the cap: %v, want ErrTooManyWaiters", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d waiters past the cap were refused", i, ids-max)
+		}
+	}
+	pubsub := func() int {
+		n := 0
+		for _, srv := range srvs {
+			list, err := srv.Client().ClientList(context.Background()).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += strings.Count(list, "flags=P")
+		}
+		return n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Waiters() != max || pubsub() != max {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters, %d pub/sub connections; want %d of each", l.Waiters(), pubsub(), max)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	for i := 0; i < max; i++ {
+		<-refused
+	}
+	for pubsub() != 0 {
+		if time.Now().After(deadline.Add(5 * time.Second)) {
+			t.Fatalf("%d pub/sub connections left after every wait ended", pubsub())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -24,9 +24,10 @@ type pipeliner struct {
 	start   sync.Once
 	stop    sync.Once
 	wg      sync.WaitGroup
-	// evalled is set once a script went by EVAL; EVALSHA from then on. The
-	// first call of a process sends the script itself, which on a cold start
-	// saves the round trip of an EVALSHA answered NOSCRIPT.
+	// evalled is set once a script call succeeded; until then calls send
+	// EVAL, from then on EVALSHA. The first call of a process sends the
+	// script itself, which on a cold start saves the round trip of an
+	// EVALSHA answered NOSCRIPT.
 	evalled atomic.Bool
 }
 
@@ -114,17 +115,20 @@ func (p *pipeliner) work() {
 
 // exec sends batch. A lone call runs under its caller's context; a batch
 // under the store's timeout, so a caller that gives up now does not cut
-// short the others.
+// short the others. Until a script went by EVAL once, calls send EVAL (the
+// script itself); from then on EVALSHA, and EVAL again only for a call that
+// Redis answered NOSCRIPT (its script cache was lost: a restart or SCRIPT
+// FLUSH), which ran nothing and is safe to send again.
 func (p *pipeliner) exec(batch []*scriptCall) {
 	evalled := p.evalled.Load()
 	if len(batch) == 1 {
 		c := batch[0]
-		ctx := c.ctx
-		if evalled {
-			c.res, c.err = c.script.Run(ctx, p.rdb, c.keys, c.args...).Int64Slice()
-		} else {
-			c.res, c.err = c.script.Eval(ctx, p.rdb, c.keys, c.args...).Int64Slice()
-			p.evalled.Store(c.err == nil)
+		c.res, c.err = p.eval(c.ctx, p.rdb, c, evalled).Int64Slice()
+		if evalled && c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
+			c.res, c.err = p.eval(c.ctx, p.rdb, c, false).Int64Slice()
+		}
+		if c.err == nil {
+			p.evalled.Store(true)
 		}
 		close(c.done)
 		return
@@ -134,26 +138,87 @@ func (p *pipeliner) exec(batch []*scriptCall) {
 	cmds := make([]*redis.Cmd, len(batch))
 	_, _ = p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for i, c := range batch {
-			if evalled {
-				cmds[i] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
-			} else {
-				cmds[i] = c.script.Eval(ctx, pipe, c.keys, c.args...)
-			}
+			cmds[i] = p.eval(ctx, pipe, c, evalled)
 		}
 		return nil
 	}) // each command carries its own error
 	for i, c := range batch {
 		c.res, c.err = cmds[i].Int64Slice()
-		if c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
-			// Redis lost its script cache (a restart or SCRIPT FLUSH).
-			c.res, c.err = c.script.Eval(ctx, p.rdb, c.keys, c.args...).Int64Slice()
+		if evalled && c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
+			c.res, c.err = p.eval(ctx, p.rdb, c, false).Int64Slice()
 		}
-		if !evalled && c.err == nil {
+		if c.err == nil {
 			p.evalled.Store(true)
 		}
 		close(c.done)
 	}
 }
+
+// scripter is what exec sends scripts through: the client, or a pipeline.
+type scripter interface {
+	redis.Scripter
+	Process(ctx context.Context, cmd redis.Cmder) error
+}
+
+// eval sends c's script by EVALSHA, or by EVAL when byHash is false, as a
+// command go-redis never sends twice (see onceCmd).
+func (p *pipeliner) eval(ctx context.Context, to scripter, c *scriptCall, byHash bool) *redis.Cmd {
+	if byHash {
+		return c.script.EvalSha(ctx, onceScripter{to}, c.keys, c.args...)
+	}
+	return c.script.Eval(ctx, onceScripter{to}, c.keys, c.args...)
+}
+
+// onceScripter sends the EVAL family as onceCmds; its other methods are
+// those of the client or pipeline it wraps.
+type onceScripter struct{ scripter }
+
+func (o onceScripter) Eval(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	return o.send(ctx, "eval", src, keys, args)
+}
+
+func (o onceScripter) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	return o.send(ctx, "evalsha", sha, keys, args)
+}
+
+func (o onceScripter) EvalRO(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	return o.send(ctx, "eval_ro", src, keys, args)
+}
+
+func (o onceScripter) EvalShaRO(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	return o.send(ctx, "evalsha_ro", sha, keys, args)
+}
+
+func (o onceScripter) send(ctx context.Context, name, payload string, keys []string, args []any) *redis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, name, payload, len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
+	a = append(a, args...)
+	cmd := redis.NewCmd(ctx, a...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3) // a Cluster routes the call by its first key
+	}
+	_ = o.Process(ctx, onceCmd{cmd}) // the command carries its own error
+	return cmd
+}
+
+// onceCmd is a command that go-redis must not send again after a network
+// error. Whatever MaxRetries says, a ClusterClient retries a command whose
+// connection failed with EOF or a timeout (up to MaxRedirects times), and
+// after such a failure in the middle of a pipeline it sends the whole batch
+// again, the commands whose answers were already read among them. A script
+// that ran before its answer was lost would run twice: a release retried
+// after another owner took the lock answers not_held, an acquire retried
+// after its own grant answers for a lease it already had. go-redis skips
+// every such retry of a command, or of a batch holding one, whose NoRetry
+// is true, and still follows MOVED and ASK redirects, which say the command
+// did not run. A lost answer is then the caller's 503: outcome unknown.
+type onceCmd struct{ *redis.Cmd }
+
+// NoRetry is always true: see onceCmd.
+func (onceCmd) NoRetry() bool { return true }
 
 // close stops the workers; calls still queued are answered ErrClosed.
 func (p *pipeliner) close() {

@@ -20,8 +20,9 @@ var (
 	//go:embed inspect.lua
 	inspectLua string
 
-	// Scripts are sent by EVALSHA, falling back to EVAL once per connection
-	// target, so start-up does no I/O to load them.
+	// Scripts are sent by EVAL until one call succeeded, then by EVALSHA
+	// (EVAL again after a NOSCRIPT); see pipeliner.exec. Start-up does no
+	// I/O to load them.
 	acquireScript   = redis.NewScript(acquireLua)
 	releaseScript   = redis.NewScript(releaseLua)
 	heartbeatScript = redis.NewScript(heartbeatLua)
@@ -49,6 +50,7 @@ type RedisStore struct {
 	opts RedisOptions
 	hub  *hub
 	pipe *pipeliner
+	ver  versionCheck
 }
 
 // NewRedisStore returns a store on rdb. It does no I/O.
@@ -68,7 +70,10 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 			return rdb.SSubscribe(ctx)
 		}
 		return rdb.Subscribe(ctx)
-	}, opts.Sharded)
+	}, opts.Sharded, opts.Timeout)
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		s.hub.reload = cc.ReloadState
+	}
 	return s
 }
 
@@ -161,7 +166,7 @@ func (s *RedisStore) run(ctx context.Context, script *redis.Script, id string, k
 	l := Lease{ID: id}
 	res, err := s.pipe.do(ctx, script, keys, args)
 	if err != nil {
-		return l, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return l, false, fmt.Errorf("%w: %w", ErrUnavailable, s.ver.explain(ctx, s.rdb, err))
 	}
 	if len(res) != 4 {
 		return l, false, fmt.Errorf("%w: script answered %d values", ErrUnavailable, len(res))

@@ -277,3 +277,33 @@ func TestCloseAnswersQueuedCalls(t *testing.T) {
 		t.Fatalf("call after Close: %v", err)
 	}
 }
+
+// A release by another owner just after the holder's release finds the
+// tombstone: the lock is free (state 0), not held.
+func TestReleaseOfTombstoneByAnotherIsFree(t *testing.T) {
+	l, s, _ := newMiniStore(t)
+	ctx := context.Background()
+	a, err := acquire(t, l, "job", "alice", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Release(ctx, "job", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Release(ctx, "job", "bob")
+	if !errors.Is(err, ErrNotHeld) || got.Held || got.TTL != 0 || got.Fence != a.Fence {
+		t.Fatalf("release by another owner of a released lock = %+v, %v; want ErrNotHeld, free, fence %d", got, err, a.Fence)
+	}
+	hb, err := s.Heartbeat(ctx, "job", "bob", time.Second)
+	if !errors.Is(err, ErrNotHeld) || hb.Held {
+		t.Fatalf("heartbeat of a released lock = %+v, %v; want ErrNotHeld, free", hb, err)
+	}
+	in, err := s.Inspect(ctx, "job")
+	if err != nil || in.Held || in.Fence != a.Fence {
+		t.Fatalf("inspect of a released lock = %+v, %v", in, err)
+	}
+	// A repeated release by the holder itself still succeeds (idempotent).
+	if _, err := s.Release(ctx, "job", "alice"); err != nil {
+		t.Fatalf("repeated release by the holder: %v", err)
+	}
+}

@@ -14,7 +14,8 @@ end
 if owner == '' and cur[3] == ARGV[1] then
   return {1, 0, fence, 0}
 end
-if owner then
+if owner and owner ~= '' then
   return {0, 1, fence, redis.call('PTTL', KEYS[1])}
 end
-return {0, 0, 0, 0}
+-- Free: never held, expired, or a tombstone ('' owner) of another's release.
+return {0, 0, fence, 0}
