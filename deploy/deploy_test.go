@@ -35,6 +35,10 @@ const (
 	readinessPath = "/readyz"
 	secretName    = "candado"
 	brokerName    = "candado"
+	// oidcAudience is the Triggers' spec.subscriber.audience: the aud of the
+	// JWTs the broker sends with authentication-oidc on, which deploy/README
+	// tells operators to set as CANDADO_OIDC_AUDIENCE.
+	oidcAudience = "candado"
 	envPrefix     = "CANDADO_"
 	openfaasDir   = "/var/openfaas/secrets/"
 )
@@ -1168,6 +1172,9 @@ func TestEventing(t *testing.T) {
 		ref := tr.Spec.Subscriber.Ref
 		if ref == nil || ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service" || ref.Name != appName {
 			t.Errorf("%s: subscriber %+v, want the Knative Service %s", where, ref, appName)
+		}
+		if aud := tr.Spec.Subscriber.Audience; aud == nil || *aud != oidcAudience {
+			t.Errorf("%s: subscriber.audience %v, want %q so that the broker's OIDC tokens name Candado", where, aud, oidcAudience)
 		}
 		d := tr.Spec.Delivery
 		if d == nil {

@@ -268,3 +268,66 @@ func TestEventingOIDCOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+// event posts a binary-mode CloudEvent with a bearer token and returns the
+// status, the reply's type and its envelope.
+func event(t *testing.T, srv *httptest.Server, typ, subject, data, token string) (int, string, answer) {
+	t.Helper()
+	req, err := http.NewRequest("POST", srv.URL+"/", strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Type": typ, "Ce-Source": "/producer",
+		"Ce-Id": typ + subject + data, "Ce-Subject": subject, "Content-Type": "application/json", "Authorization": "Bearer " + token} {
+		req.Header.Set(k, v)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a answer
+	if err := json.NewDecoder(resp.Body).Decode(&a.Env); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Env.Data) > 0 && string(a.Env.Data) != "null" {
+		_ = json.Unmarshal(a.Env.Data, &a.Data)
+	}
+	return resp.StatusCode, resp.Header.Get("Ce-Type"), a
+}
+
+// Each Knative Trigger has its own OIDC service account: the release
+// Trigger's events end what the acquire Trigger's took when both are one
+// identity (one tokens file entry, or no tokens file), and not when they
+// are not.
+func TestEventingTriggersShareOneIdentity(t *testing.T) {
+	is := newOIDCIssuer(t)
+	const acquirer, releaser = "system:serviceaccount:default:candado-acquire-oidc", "system:serviceaccount:default:candado-release-oidc"
+	p := filepath.Join(t.TempDir(), "tokens.json")
+	file := `{"tokens":[{"name":"eventing","subjects":["` + acquirer + `","` + releaser + `"],"prefixes":["jobs/"],"verbs":["acquire","release","heartbeat"]},
+	 {"name":"intruder","subject":"system:serviceaccount:other:x","prefixes":["jobs/"],"verbs":["acquire","release","heartbeat"]}]}`
+	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tokens := range []string{"", p} {
+		srv, _ := newTestService(t, func(c *Config) {
+			c.TokensFile = tokens
+			c.OIDCIssuer, c.OIDCAudience = is.URL, "candado"
+		})
+		status, typ, acq := event(t, srv, "dev.candado.lock.acquire", "jobs/1", `{"ttl":"30s"}`, is.token(t, acquirer, "candado"))
+		if status != 200 || typ != "dev.candado.lock.acquired" || acq.Data.Owner == nil {
+			t.Fatalf("tokens %q: acquire: %d %s %+v", tokens, status, typ, acq.Env)
+		}
+		release := `{"owner":"` + *acq.Data.Owner + `"}`
+		if tokens != "" {
+			_, typ, _ = event(t, srv, "dev.candado.lock.release", "jobs/1", release, is.token(t, "system:serviceaccount:other:x", "candado"))
+			if typ != "dev.candado.lock.rejected" {
+				t.Fatalf("another entry's release: %s, want rejected", typ)
+			}
+		}
+		_, typ, _ = event(t, srv, "dev.candado.lock.release", "jobs/1", release, is.token(t, releaser, "candado"))
+		if typ != "dev.candado.lock.released" {
+			t.Fatalf("tokens %q: the release Trigger's release: %s, want released", tokens, typ)
+		}
+	}
+}

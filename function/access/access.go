@@ -51,20 +51,25 @@ type Identity struct {
 	Name string
 	// Subject is the verified OIDC subject of a Subject identity.
 	Subject string
-	grant   Grant
+	// Entry is the tokens file entry that gave the rights, if any.
+	Entry string
+	grant Grant
 }
 
-// Principal is the stable string that owners are bound to: "" for
-// Anonymous, "auth-token", "token:<name>" or "subject:<sub>". Distinct
-// identities have distinct principals.
+// Principal is the stable string that owners and waiter caps are bound to:
+// "" for Anonymous, "auth-token", "entry:<name>" for a tokens file entry
+// (a token, or any of the subjects it lists), and "oidc" for a verified
+// subject when there is no tokens file (all of them have every right and
+// are one identity, so that the Knative Triggers for acquire, release and
+// heartbeat, each with its own service account, act as one sender).
 func (id Identity) Principal() string {
-	switch id.Kind {
-	case AuthToken:
+	switch {
+	case id.Kind == AuthToken:
 		return "auth-token"
-	case Token:
-		return "token:" + id.Name
-	case Subject:
-		return "subject:" + id.Subject
+	case id.Entry != "":
+		return "entry:" + id.Entry
+	case id.Kind == Subject:
+		return "oidc"
 	}
 	return ""
 }
@@ -184,7 +189,7 @@ func (a *Authorizer) authenticate(ctx context.Context, header string) (Identity,
 	case isAuth:
 		return Identity{Kind: AuthToken, Name: "auth-token", grant: everything}, nil
 	case inFile:
-		return Identity{Kind: Token, Name: e.name, grant: e.grant}, nil
+		return Identity{Kind: Token, Name: e.name, Entry: e.name, grant: e.grant}, nil
 	case a.oidc != nil && strings.Count(token, ".") == 2:
 		sub, err := a.oidc.Verify(ctx, token)
 		if err != nil {
@@ -195,7 +200,7 @@ func (a *Authorizer) authenticate(ctx context.Context, header string) (Identity,
 		case policy == nil:
 			ident.grant = everything
 		case ok:
-			ident.Name, ident.grant = se.name, se.grant
+			ident.Name, ident.Entry, ident.grant = se.name, se.name, se.grant
 		}
 		return ident, nil
 	}

@@ -129,7 +129,7 @@ func TestOIDCSubjectGetsItsEntrysRights(t *testing.T) {
 	if err != nil {
 		t.Fatalf("eventing on jobs/: %v", err)
 	}
-	if ident.Name != "eventing" || ident.Principal() != "subject:"+testSubject {
+	if ident.Name != "eventing" || ident.Principal() != "entry:eventing" {
 		t.Errorf("identity = %+v", ident)
 	}
 	if _, err := a.Authorize(bearer(tok), Acquire, "team-a/1"); !errors.Is(err, ErrForbidden) {
@@ -166,15 +166,52 @@ func TestPrincipalsAreDistinct(t *testing.T) {
 	ps := map[string]bool{}
 	for _, id := range []Identity{
 		{Kind: AuthToken, Name: "auth-token"},
-		{Kind: Token, Name: "auth-token"},
-		{Kind: Token, Name: "x"},
-		{Kind: Subject, Name: "x", Subject: "x"},
-		{Kind: Subject, Name: "eventing", Subject: "y"},
+		{Kind: Token, Name: "auth-token", Entry: "auth-token"},
+		{Kind: Token, Name: "x", Entry: "x"},
+		{Kind: Subject, Name: "x", Subject: "x"}, // no tokens file
+		{Kind: Subject, Name: "eventing", Subject: "y", Entry: "eventing"},
 	} {
 		p := id.Principal()
 		if p == "" || ps[p] {
 			t.Errorf("principal %q of %+v is empty or taken", p, id)
 		}
 		ps[p] = true
+	}
+}
+
+// Knative gives each Trigger its own OIDC service account: an entry listing
+// several subjects makes them one identity, so the release Trigger can end
+// what the acquire Trigger took; with no tokens file every verified subject
+// is that one identity.
+func TestSubjectsOfOneEntryAreOneIdentity(t *testing.T) {
+	is := newTestIssuer(t)
+	p := filepath.Join(t.TempDir(), "tokens.json")
+	body := `{"tokens":[{"name":"app","subjects":["system:serviceaccount:ns:acquire-oidc","system:serviceaccount:ns:release-oidc"],` +
+		`"prefixes":["jobs/"],"verbs":["acquire","release"]},` +
+		`{"name":"other","subject":"system:serviceaccount:ns:other","prefixes":["jobs/"],"verbs":["acquire","release"]}]}`
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	principal := func(a *Authorizer, c *clock, sub string) string {
+		t.Helper()
+		cl := testClaims(is.URL, c.now())
+		cl.Subject = sub
+		ident, err := a.Authorize(bearer(sign(t, jose.RS256, rsaKey1, "rsa1", cl)), Release, "jobs/1")
+		if err != nil {
+			t.Fatalf("%s: %v", sub, err)
+		}
+		return ident.Principal()
+	}
+	a, c := oidcAuthorizer(t, is, p)
+	acq, rel := principal(a, c, "system:serviceaccount:ns:acquire-oidc"), principal(a, c, "system:serviceaccount:ns:release-oidc")
+	if acq != rel || acq != "entry:app" {
+		t.Errorf("the subjects of one entry are %q and %q, want one identity", acq, rel)
+	}
+	if other := principal(a, c, "system:serviceaccount:ns:other"); other == acq {
+		t.Errorf("another entry's subject shares the identity %q", other)
+	}
+	open, c2 := oidcAuthorizer(t, is, "")
+	if x, y := principal(open, c2, "system:serviceaccount:ns:a"), principal(open, c2, "system:serviceaccount:ns:b"); x != y || x != "oidc" {
+		t.Errorf("with no tokens file, verified subjects are %q and %q, want one identity", x, y)
 	}
 }

@@ -22,8 +22,8 @@ func miniLocks(t *testing.T) (api.Locks, redis.UniversalClient) {
 }
 
 var (
-	teamA = Identity{Kind: Token, Name: "team-a"}
-	teamB = Identity{Kind: Token, Name: "team-b"}
+	teamA = Identity{Kind: Token, Name: "team-a", Entry: "team-a"}
+	teamB = Identity{Kind: Token, Name: "team-b", Entry: "team-b"}
 )
 
 func TestOwnerKeyIsMadeOnceAndShared(t *testing.T) {

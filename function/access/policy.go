@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -37,13 +38,13 @@ func (g Grant) Allows(verb Verb, id string) bool {
 	return false
 }
 
-// entry is one identity of the tokens file: a token (by its digest) or an
-// OIDC subject.
+// entry is one identity of the tokens file: a token (by its digest) or one
+// or more OIDC subjects.
 type entry struct {
-	name    string
-	digest  [sha256.Size]byte // zero for a subject entry
-	subject string
-	grant   Grant
+	name     string
+	digest   [sha256.Size]byte // zero for a subject entry
+	subjects []string
+	grant    Grant
 }
 
 // Policy is a parsed tokens file. Its zero value knows nobody.
@@ -57,6 +58,7 @@ type fileEntry struct {
 	Name     string   `json:"name"`
 	SHA256   string   `json:"sha256"`
 	Subject  string   `json:"subject"`
+	Subjects []string `json:"subjects"`
 	Prefixes []string `json:"prefixes"`
 	Verbs    []string `json:"verbs"`
 }
@@ -68,8 +70,11 @@ type fileEntry struct {
 //	 {"name": "eventing", "subject": "system:serviceaccount:default:broker-filter",
 //	  "prefixes": ["jobs/"], "verbs": ["acquire", "release", "heartbeat"]}]}
 //
-// Each entry has a unique name, exactly one of sha256 and subject, at least
-// one prefix ("" for every lock) and at least one verb. Unknown fields are
+// Each entry has a unique name, either sha256 or subjects (in "subject",
+// "subjects" or both), at least one prefix ("" for every lock) and at least
+// one verb. An entry is one identity: the subjects it lists (say, the OIDC
+// service accounts of the three Knative Triggers of one application) share
+// its rights and its owners. Unknown fields are
 // refused, so a misspelt "prefix" does not silently grant nothing. Errors
 // name the entry, never a digest.
 func ParsePolicy(data []byte) (*Policy, error) {
@@ -102,11 +107,13 @@ func ParsePolicy(data []byte) (*Policy, error) {
 			return nil, fmt.Errorf("tokens file entry %d: name %q is used twice", i, e.name)
 		}
 		names[e.name] = true
-		if e.subject != "" {
-			if other, dup := p.subjects[e.subject]; dup {
-				return nil, fmt.Errorf("tokens file entry %d (%q): subject is also entry %q's", i, e.name, other.name)
+		if len(e.subjects) > 0 {
+			for _, sub := range e.subjects {
+				if other, dup := p.subjects[sub]; dup {
+					return nil, fmt.Errorf("tokens file entry %d (%q): subject %q is also entry %q's", i, e.name, sub, other.name)
+				}
+				p.subjects[sub] = e
 			}
-			p.subjects[e.subject] = e
 			continue
 		}
 		if other, dup := seen[e.digest]; dup {
@@ -119,15 +126,26 @@ func ParsePolicy(data []byte) (*Policy, error) {
 }
 
 func parseEntry(fe fileEntry) (entry, error) {
-	e := entry{name: fe.Name, subject: fe.Subject}
+	e := entry{name: fe.Name}
+	if fe.Subject != "" {
+		e.subjects = append(e.subjects, fe.Subject)
+	}
+	for _, sub := range fe.Subjects {
+		if sub == "" {
+			return e, errors.New("subjects holds an empty subject")
+		}
+		if !slices.Contains(e.subjects, sub) {
+			e.subjects = append(e.subjects, sub)
+		}
+	}
 	if fe.Name == "" {
 		return e, errors.New("name is missing")
 	}
 	switch {
-	case fe.SHA256 != "" && fe.Subject != "":
-		return e, errors.New("give sha256 or subject, not both")
-	case fe.SHA256 == "" && fe.Subject == "":
-		return e, errors.New("give sha256 (of a token) or subject (an OIDC identity)")
+	case fe.SHA256 != "" && len(e.subjects) > 0:
+		return e, errors.New("give sha256 or subjects, not both")
+	case fe.SHA256 == "" && len(e.subjects) == 0:
+		return e, errors.New("give sha256 (of a token) or subject(s) (OIDC identities)")
 	case fe.SHA256 != "":
 		b, err := hex.DecodeString(fe.SHA256)
 		if err != nil || len(b) != sha256.Size {

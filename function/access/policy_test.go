@@ -52,6 +52,8 @@ func TestParsePolicyRefusesBadFiles(t *testing.T) {
 		"short digest":      `{"tokens":[{"name":"a","sha256":"abcd","prefixes":[""],"verbs":["read"]}]}`,
 		"token in clear":    `{"tokens":[{"name":"a","sha256":"s3cret-token-in-clear","prefixes":[""],"verbs":["read"]}]}`,
 		"digest and sub":    `{"tokens":[{"name":"a","sha256":"` + digestHex("x") + `","subject":"s","prefixes":[""],"verbs":["read"]}]}`,
+		"empty subjects":    `{"tokens":[{"name":"a","subjects":[""],"prefixes":[""],"verbs":["read"]}]}`,
+		"subject twice":     `{"tokens":[{"name":"a","subjects":["s"],"prefixes":[""],"verbs":["read"]},{"name":"b","subjects":["t","s"],"prefixes":[""],"verbs":["read"]}]}`,
 		"neither":           `{"tokens":[{"name":"a","prefixes":[""],"verbs":["read"]}]}`,
 		"duplicate name":    `{"tokens":[` + good + `,{"name":"a","sha256":"` + digestHex("y") + `","prefixes":[""],"verbs":["read"]}]}`,
 		"duplicate token":   `{"tokens":[` + good + `,{"name":"b","sha256":"` + digestHex("x") + `","prefixes":[""],"verbs":["read"]}]}`,
