@@ -39,8 +39,8 @@ const (
 	// JWTs the broker sends with authentication-oidc on, which deploy/README
 	// tells operators to set as CANDADO_OIDC_AUDIENCE.
 	oidcAudience = "candado"
-	envPrefix     = "CANDADO_"
-	openfaasDir   = "/var/openfaas/secrets/"
+	envPrefix    = "CANDADO_"
+	openfaasDir  = "/var/openfaas/secrets/"
 )
 
 var (
