@@ -1196,6 +1196,12 @@ func TestEventing(t *testing.T) {
 			t.Errorf("%s: deadLetterSink %s is not defined in deploy/eventing", where, key)
 		}
 	}
+	// deploy/README tells operators to give Candado the Triggers' audience.
+	if doc, err := os.ReadFile("README.md"); err != nil {
+		t.Error(err)
+	} else if !regexp.MustCompile(`CANDADO_OIDC_AUDIENCE[^\n]*\n\s*value: ` + regexp.QuoteMeta(oidcAudience) + `\n`).Match(doc) {
+		t.Errorf("deploy/README.md does not set CANDADO_OIDC_AUDIENCE to the Triggers' audience %q", oidcAudience)
+	}
 	for _, rt := range requestTypes {
 		if byType[rt] != 1 {
 			t.Errorf("eventing: want one Trigger for %s, found %d", rt, byType[rt])
