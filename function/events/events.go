@@ -51,13 +51,26 @@
 // # Derived owners
 //
 // An acquire event whose data names no owner gets one derived from the
-// event's source and id (DeriveOwner), so a redelivered event (at-least-once
-// delivery, possibly to another replica) is an idempotent re-acquire by the
-// same owner: it keeps the fence and gets the same answer. The derivation is
-// HMAC-SHA256 keyed by OwnerKey, a fixed function of the deployment's
-// configuration (Handler.Source and the optional Handler.OwnerSecret behind
-// a constant domain-separation string), never random per process. The
-// derived owner is returned in data.owner like a minted one.
+// event's source and id, so a redelivered event (at-least-once delivery,
+// possibly to another replica) is an idempotent re-acquire by the same
+// owner: it keeps the fence and gets the same answer. With Handler.Owners
+// set (the service always sets it) the derivation is access.DeriveOwner:
+// HMAC-SHA256 keyed by a secret every replica shares, over the sender's
+// identity, the source and the id, so nobody without the key can compute it
+// and two senders reusing one source and id are two owners. Without it, the
+// derivation is DeriveOwner keyed by OwnerKey, a fixed function of
+// Handler.Source and Handler.OwnerSecret. The derived owner is returned in
+// data.owner like a minted one.
+//
+// # Access
+//
+// Authentication happens before the handler (access.Middleware), which puts
+// the sender's identity in the request's context. With Handler.Access set,
+// each event is checked against that identity's rights: its type's verb on
+// its lock id. An event outside them is a 403 forbidden; in a batch, the
+// whole batch is refused before anything is carried out, naming the event.
+// Binding owners to identities and capping waiters per identity happen in
+// Handler.Locks (see access.OwnerKey.Bind and access.Waiters.Wrap).
 package events
 
 import (
@@ -141,8 +154,9 @@ func IsCloudEvent(r *http.Request) bool {
 	return len(ct) >= len(prefix) && strings.EqualFold(ct[:len(prefix)], prefix)
 }
 
-// Handler serves CloudEvents. Auth and the choice between it and the HTTP
-// routes happen before it (see function.Service).
+// Handler serves CloudEvents. Authentication and the choice between it and
+// the HTTP routes happen before it (see function.Service); the rights of
+// each event are checked here.
 type Handler struct {
 	Locks  api.Locks
 	Limits api.Limits
