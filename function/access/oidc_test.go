@@ -36,7 +36,7 @@ var (
 	anotherTestSubject = "system:serviceaccount:other:default"
 )
 
-func testKeys(t *testing.T) {
+func testKeys(t testing.TB) {
 	t.Helper()
 	keysOnce.Do(func() {
 		for _, k := range []**rsa.PrivateKey{&rsaKey1, &rsaKey2, &rsaStranger} {
@@ -65,7 +65,7 @@ type testIssuer struct {
 	discovery func(iss string) any
 }
 
-func newTestIssuer(t *testing.T) *testIssuer {
+func newTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
 	testKeys(t)
 	is := &testIssuer{}
@@ -152,7 +152,7 @@ func testClaims(iss string, now time.Time) jwt.Claims {
 	}
 }
 
-func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, claims any) string {
+func sign(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims any) string {
 	t.Helper()
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType("JWT"))
