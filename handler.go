@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	impl "handler/function/function"
 	"handler/function/function/api"
@@ -22,13 +23,23 @@ type Function struct {
 // New is called by the func-go runtime; it does no work.
 func New() *Function { return &Function{} }
 
+// FuncGoTimeout is the WriteTimeout (and ReadTimeout) of the func-go
+// runtime's HTTP server (knative.dev/func-go v0.22.0): an answer still being
+// written after it is cut. It is this entry's request deadline, so waits end
+// api.Margin(FuncGoTimeout) = 5s before it: CANDADO_MAX_WAIT above 25s is
+// cut to 25s here.
+const FuncGoTimeout = 30 * time.Second
+
 // Start builds the Service from the environment. The runtime calls it while
-// already serving, so Ready is false until it returns.
+// already serving, so Ready is false until it returns. It never runs an
+// in-process Redis: without a Redis URL the Service is never ready and
+// answers every lock call 503 (see impl.NewService).
 func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	cfg, err := impl.LoadConfig()
 	if err != nil {
 		return err
 	}
+	cfg.Deadline = FuncGoTimeout
 	svc, err := impl.NewService(cfg, nil)
 	if err != nil {
 		return err

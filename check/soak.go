@@ -122,7 +122,10 @@ func Soak(ctx context.Context, redisURL string, o SoakOptions) (SoakReport, erro
 	if a.RedisClients > b.RedisClients+2 {
 		problem("Redis connections %d -> %d", b.RedisClients, a.RedisClients)
 	}
-	if a.RSS > b.RSS+b.RSS/4+32<<20 {
+	if a.HeapInuse > b.HeapInuse+b.HeapInuse/2+16<<20 {
+		problem("heap in use %.1f MiB -> %.1f MiB", float64(b.HeapInuse)/(1<<20), float64(a.HeapInuse)/(1<<20))
+	}
+	if !raceDetector && a.RSS > b.RSS+b.RSS/4+32<<20 {
 		problem("RSS %.1f MiB -> %.1f MiB", float64(b.RSS)/(1<<20), float64(a.RSS)/(1<<20))
 	}
 	if rep.Errors > 0 {

@@ -115,6 +115,11 @@ type Status struct {
 	Owner string        // set only in answers to the owner (acquire, heartbeat, release)
 	Fence int64         // fence of the current lease, or the last one known for a free lock
 	TTL   time.Duration // remaining lease time (0 when free)
+
+	// Of an answer to an acquire: how long the server waited before the try
+	// that answered, and whether it waited less than asked (wait_cut).
+	waited  time.Duration
+	waitCut bool
 }
 
 // Inspect returns the state of lock id (GET /locks/{id}); it never carries the owner.
@@ -318,18 +323,21 @@ type envelope struct {
 }
 
 type wireStatus struct {
-	ID    string `json:"id"`
-	State int    `json:"state"`
-	Owner string `json:"owner"`
-	Fence int64  `json:"fence"`
-	TTLms int64  `json:"ttl_ms"`
+	ID       string `json:"id"`
+	State    int    `json:"state"`
+	Owner    string `json:"owner"`
+	Fence    int64  `json:"fence"`
+	TTLms    int64  `json:"ttl_ms"`
+	WaitedMs int64  `json:"waited_ms"`
+	WaitCut  bool   `json:"wait_cut"`
 }
 
 func (w *wireStatus) status() Status {
 	if w == nil {
 		return Status{}
 	}
-	return Status{ID: w.ID, Held: w.State == 1, Owner: w.Owner, Fence: w.Fence, TTL: time.Duration(w.TTLms) * time.Millisecond}
+	return Status{ID: w.ID, Held: w.State == 1, Owner: w.Owner, Fence: w.Fence, TTL: time.Duration(w.TTLms) * time.Millisecond,
+		waited: time.Duration(max(w.WaitedMs, 0)) * time.Millisecond, waitCut: w.WaitCut}
 }
 
 // decodeEnvelope turns an HTTP answer into its data, or into an *APIError

@@ -23,8 +23,13 @@
 //   - Server refusals are *APIError values wrapping a sentinel (ErrHeld,
 //     ErrNotHeld, ErrUnavailable, ErrUnauthorized, ErrBadRequest): use
 //     errors.Is for the kind and errors.As for status, code and message.
+//   - Acquire's Wait holds on any server: when the server cuts a wait short
+//     (its CANDADO_MAX_WAIT, or its platform's request deadline) and says
+//     wait_cut, Acquire asks again, with the same owner, for the rest.
 //   - A Lease's Done channel closes as soon as the lease is known lost: a
 //     heartbeat refused with not_held, or TTL elapsed since the last confirmed
-//     acquire or heartbeat was sent. Done is advisory; a holder that pauses can
-//     still act late, so protected resources must check Lease.Fence.
+//     acquire or heartbeat was sent (for an acquire that waited, plus the
+//     server's waited_ms: the lease counts from its grant). Done is advisory;
+//     a holder that pauses can still act late, so protected resources must
+//     check Lease.Fence.
 package client

@@ -31,7 +31,8 @@ var (
 	ErrBadRequest = errors.New("candado: bad request")
 
 	// ErrLeaseExpired: the lease's TTL passed, measured from the moment the last
-	// successful acquire or heartbeat was sent, without a new confirmation.
+	// successful acquire (plus the server's reported wait) or heartbeat was
+	// sent, without a new confirmation.
 	ErrLeaseExpired = errors.New("candado: lease expired")
 
 	// ErrReleased: the lease was given back with Release.

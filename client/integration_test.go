@@ -32,8 +32,14 @@ type stack struct {
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
+	return startStackWith(t, nil)
+}
+
+// startStackWith starts a stack whose service configuration edit changes.
+func startStackWith(t *testing.T, edit func(*function.Config)) *stack {
+	t.Helper()
 	s := &stack{redis: redistest.Start(t)}
-	svc, err := function.NewService(function.Config{
+	cfg := function.Config{
 		RedisURL:       s.redis.URL(),
 		Port:           8080,
 		KeyPrefix:      "candado:",
@@ -42,7 +48,11 @@ func startStack(t *testing.T) *stack {
 		MaxWait:        time.Minute,
 		EventSource:    "/candado",
 		BackendTimeout: 300 * time.Millisecond,
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	svc, err := function.NewService(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,12 @@ type AcquireOptions struct {
 	// 0 takes the server's default (CANDADO_DEFAULT_TTL).
 	TTL time.Duration
 
-	// Wait is how long the server may wait for a held lock to come free;
-	// 0 tries once. The request's timeout is extended by Wait; retries send
-	// only what is left of it.
+	// Wait is how long to wait for a held lock to come free; 0 tries once.
+	// The request's timeout is extended by Wait; retries send only what is
+	// left of it. A server may wait less than asked (its CANDADO_MAX_WAIT,
+	// or its platform's request deadline) and say so (wait_cut): Acquire
+	// then asks again, with the same owner, until Wait runs out, so Wait
+	// holds on any server.
 	Wait time.Duration
 
 	// Owner is the lease's secret token (1–128 bytes). If empty, Acquire mints
@@ -66,11 +69,34 @@ func (c *Client) Acquire(ctx context.Context, id string, opts *AcquireOptions) (
 		}
 		return max(time.Until(waitUntil), 0)
 	}
-	st, sent, err := c.do(ctx, &call{
-		method: http.MethodPost, route: "acquire", id: id,
-		body:  func() any { return params{Owner: owner, TTL: ttlms, Wait: millis(remaining())} },
-		extra: remaining,
-	})
+	var (
+		st   Status
+		sent time.Time
+		err  error
+	)
+	for round := 0; ; round++ {
+		st, sent, err = c.do(ctx, &call{
+			method: http.MethodPost, route: "acquire", id: id,
+			body:  func() any { return params{Owner: owner, TTL: ttlms, Wait: millis(remaining())} },
+			extra: remaining,
+		})
+		var ae *APIError
+		if err == nil || !errors.Is(err, ErrHeld) || !errors.As(err, &ae) || ae.Lock == nil || !ae.Lock.waitCut || remaining() <= 0 {
+			break
+		}
+		// The server cut the wait short: ask again for the rest. A server
+		// that hardly waits at all (a deadline below its margin) is asked
+		// again only after a backoff, not in a tight loop.
+		if ae.Lock.waited < minRound {
+			t := time.NewTimer(min(c.delay(round, 0), remaining()))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, err
+			case <-t.C:
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +106,10 @@ func (c *Client) Acquire(ctx context.Context, id string, opts *AcquireOptions) (
 	}
 	l := &Lease{c: c, id: id, owner: owner, ttl: ttl, fence: st.Fence, done: make(chan struct{})}
 	l.mu.Lock()
-	l.expiry = sent.Add(ttl)
+	// The server granted the lease after waiting st.waited from the
+	// request's arrival (a lower bound it sends), which came after sent: the
+	// lease counts from the grant, and never outlives the server's.
+	l.expiry = sent.Add(st.waited + ttl)
 	l.timer = time.AfterFunc(time.Until(l.expiry), l.checkExpiry)
 	if o.AutoHeartbeat {
 		parent := o.Lifetime
@@ -95,6 +124,10 @@ func (c *Client) Acquire(ctx context.Context, id string, opts *AcquireOptions) (
 	return l, nil
 }
 
+// minRound is the shortest server-side wait after which a cut wait is asked
+// for again at once.
+const minRound = 100 * time.Millisecond
+
 func newOwner() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails since Go 1.24
@@ -105,10 +138,13 @@ func newOwner() string {
 //
 // The client considers the lease lost, closes Done and sets Err, as soon as it
 // knows the server no longer grants it: a heartbeat refused with not_held, or
-// TTL elapsed since the last confirmed acquire or heartbeat was sent. The
-// latter is measured on the client's monotonic clock from the moment the
-// request was sent, so it never ends later than the server's lease (barring
-// clock-rate drift). Protect resources with Fence, not with Done alone.
+// TTL elapsed since the last confirmed acquire or heartbeat. The latter is
+// measured on the client's monotonic clock from the moment the request was
+// sent, plus, for an acquire that waited, the time the server says it waited
+// before granting (waited_ms, a lower bound), so a lease granted at the end of
+// a long wait gets its whole TTL and still never ends later than the server's
+// lease (barring clock-rate drift). Protect resources with Fence, not with
+// Done alone.
 type Lease struct {
 	c         *Client
 	id, owner string
@@ -116,7 +152,7 @@ type Lease struct {
 	fence     int64
 
 	mu       sync.Mutex
-	expiry   time.Time // sent time of the last confirmation + ttl
+	expiry   time.Time // sent time (+ server wait) of the last confirmation + ttl
 	err      error     // why done closed; nil while live
 	released bool      // Release succeeded
 	lastErr  error     // last failed heartbeat since the last success

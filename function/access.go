@@ -1,6 +1,7 @@
 package function
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 
 	"handler/function/function/access"
+	"handler/function/function/api"
 	"handler/function/function/lock"
 	"handler/function/function/promtext"
 )
@@ -70,10 +72,14 @@ func newAuthorizer(cfg Config, log *slog.Logger, reg *promtext.Registry) (*acces
 }
 
 // ownerKey is the key of derived and bound owners: CANDADO_OWNER_KEY, or
-// one kept next to the locks under <prefix>owner-key.
-func ownerKey(cfg Config, store lock.Store) *access.OwnerKey {
+// one kept next to the locks under <prefix>owner-key. With no store (an
+// unusable configuration), reading it fails with why.
+func ownerKey(cfg Config, store lock.Store, unusable *api.Unusable) *access.OwnerKey {
 	name := cfg.KeyPrefix + "owner-key"
 	var ks access.KeyStore
+	if unusable != nil {
+		ks = failingKeyStore{unusable}
+	}
 	switch s := store.(type) {
 	case *lock.RedisStore:
 		ks = access.RedisKeyStore(s.Client(), name)
@@ -82,3 +88,8 @@ func ownerKey(cfg Config, store lock.Store) *access.OwnerKey {
 	}
 	return access.NewOwnerKey(cfg.OwnerKey, ks)
 }
+
+// failingKeyStore answers every read with err.
+type failingKeyStore struct{ err error }
+
+func (f failingKeyStore) GetOrCreate(context.Context, string) (string, error) { return "", f.err }

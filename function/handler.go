@@ -4,7 +4,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
+	"time"
 
 	"handler/function/function/api"
 	"handler/function/function/httpapi"
@@ -17,12 +19,15 @@ var (
 )
 
 // Handle is the OpenFaaS golang-middleware entry. OpenFaaS has no start-up
-// hook, so the Service is built on the first request, from the environment.
+// hook, so the Service is built on the first request, from the environment,
+// with the request deadline of OpenFaaSDeadline. It never runs an in-process
+// Redis: without a Redis URL every lock call answers 503 (see NewService).
 func Handle(w http.ResponseWriter, r *http.Request) {
 	openfaasOnce.Do(func() {
 		log := NewLogger(os.Stderr)
 		cfg, err := LoadConfig()
 		if err == nil {
+			cfg.Deadline = OpenFaaSDeadline(os.Getenv)
 			openfaasService, err = NewService(cfg, log)
 		}
 		if err != nil {
@@ -35,4 +40,37 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	openfaasService.ServeHTTP(w, r)
+}
+
+// OpenFaaSDefaultTimeout is what the golang-middleware template's server and
+// of-watchdog use for write_timeout and exec_timeout when they are unset.
+const OpenFaaSDefaultTimeout = 10 * time.Second
+
+// OpenFaaSDeadline is the request deadline of the OpenFaaS entry: the
+// shorter of write_timeout (the template's server, and the watchdog's, cut
+// the answer there) and exec_timeout (the watchdog cuts the call there),
+// each read as the template reads it: whole seconds or a Go duration, 10s
+// when unset or unreadable; 0 or less turns that timeout off. 0 means
+// neither cuts.
+func OpenFaaSDeadline(getenv func(string) string) time.Duration {
+	var d time.Duration
+	for _, name := range []string{"write_timeout", "exec_timeout"} {
+		t := openfaasDuration(getenv(name), OpenFaaSDefaultTimeout)
+		if t > 0 && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	return d
+}
+
+// openfaasDuration reads val as the OpenFaaS template does: a whole number
+// of seconds, else a Go duration, else fallback.
+func openfaasDuration(val string, fallback time.Duration) time.Duration {
+	if n, err := strconv.Atoi(val); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if d, err := time.ParseDuration(val); err == nil {
+		return d
+	}
+	return fallback
 }

@@ -1,17 +1,15 @@
 // Package function is Candado, a lock service on Redis: one http.Handler
 // served unchanged as an OpenFaaS function (Handle), a Knative Function (the
-// module root's New) and a standalone binary (cmd/candado).
+// module root's New) and a standalone binary (cmd/candado). Nothing here
+// starts a Redis: the in-process one of a local run lives in cmd/candado.
 package function
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"time"
-
-	"github.com/alicebob/miniredis/v2"
 
 	"handler/function/function/access"
 	"handler/function/function/api"
@@ -25,16 +23,22 @@ import (
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
-	store   lock.Store
+	store   lock.Store // nil while unusable
 	locker  *lock.Locker
-	local   *localRedis
 	sink    *events.Sink
 	handler http.Handler
+	// unusable, when set, is why the configuration cannot serve locks (an
+	// empty Redis URL, say): Ready fails with it and every lock call
+	// answers 503 with its text.
+	unusable *api.Unusable
 }
 
 // NewService builds a Service from cfg. It does no network I/O: Redis is
-// dialled by the first request. An empty cfg.RedisURL starts an in-process
-// Redis, for local use only.
+// dialled by the first request. It never starts a Redis of its own: with no
+// Redis URL in single mode (unset, or set to an empty value or file), it
+// logs why once and serves a Service
+// that is never ready and answers every lock call 503 unavailable with an
+// error naming the variable. cfg.Notices are logged once, as warnings.
 func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -42,46 +46,45 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = NewLogger(os.Stderr)
 	}
+	for _, n := range cfg.Notices {
+		log.Warn(n)
+	}
 	s := &Service{cfg: cfg, log: log}
-	url := cfg.RedisURL
-	if url == "" && cfg.mode() == ModeSingle {
-		l, err := startLocalRedis()
+	m := newMetrics(s.waiters)
+	authz, err := newAuthorizer(cfg, log, m.registry)
+	if err != nil {
+		return nil, err
+	}
+	var locks api.Locks
+	ready := s.Ready
+	if why := cfg.unusable(); why != "" {
+		s.unusable = &api.Unusable{Reason: why}
+		log.Error("candado cannot serve locks: " + why)
+		locks = unusableLocks{s.unusable}
+	} else {
+		store, notifier, err := newBackend(cfg)
 		if err != nil {
 			return nil, err
 		}
-		s.local = l
-		url = "redis://" + l.Addr()
-		log.Warn("CANDADO_REDIS_URL is empty: using an in-process Redis; locks live only as long as this process", "addr", l.Addr())
+		s.store = store
+		s.locker = lock.NewLocker(store, notifier, lock.WithMaxWaiters(cfg.MaxWaiters))
+		locks = observed{Locks: s.locker, m: m, log: log}
 	}
-	bcfg := cfg
-	bcfg.RedisURL = url
-	store, notifier, err := newBackend(bcfg)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	s.store = store
-	s.locker = lock.NewLocker(store, notifier, lock.WithMaxWaiters(cfg.MaxWaiters))
-
-	m := newMetrics(s.locker.Waiters)
-	authz, err := newAuthorizer(cfg, log, m.registry)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	owners := ownerKey(cfg, store)
-	var locks api.Locks = observed{Locks: s.locker, m: m, log: log}
 	if cfg.EventSink != "" {
 		s.sink = events.NewSink(cfg.EventSink, cfg.EventSource, log)
 		locks = s.sink.Wrap(locks)
 	}
 	// Owners are scoped to the identity that named them, and each identity
 	// has its own cap of waiting acquires, in both mappings.
+	owners := ownerKey(cfg, s.store, s.unusable)
 	locks = access.NewWaiters(cfg.MaxWaitersPerIdentity).Wrap(owners.Bind(locks))
-	limits := api.Limits{DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL, MaxWait: cfg.MaxWait}
-	httpHandler := &httpapi.Handler{Locks: locks, Limits: limits, Ready: s.Ready, Metrics: m.handler()}
+	limits := api.Limits{DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL, MaxWait: cfg.MaxWait, Deadline: cfg.Deadline}
+	httpHandler := &httpapi.Handler{Locks: locks, Limits: limits, Ready: ready, Metrics: m.handler()}
 	ev := &events.Handler{Locks: locks, Limits: limits, Source: cfg.EventSource, Owners: owners, Access: authz}
 	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Waits are cut to end before the entry's request deadline, counted
+		// from here (see api.Request.Do).
+		r = r.WithContext(api.WithArrival(r.Context(), time.Now()))
 		if events.IsCloudEvent(r) {
 			ev.ServeHTTP(w, r)
 			return
@@ -93,33 +96,70 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 	return s, nil
 }
 
+// waiters is how many acquires wait now in this instance.
+func (s *Service) waiters() int {
+	if s.locker == nil {
+		return 0
+	}
+	return s.locker.Waiters()
+}
+
+// unusableLocks answers every lock call with why the service cannot serve.
+type unusableLocks struct{ err *api.Unusable }
+
+func (u unusableLocks) Acquire(_ context.Context, req lock.AcquireRequest) (lock.Lease, error) {
+	return lock.Lease{ID: req.ID}, u.err
+}
+
+func (u unusableLocks) Release(_ context.Context, id, _ string) (lock.Lease, error) {
+	return lock.Lease{ID: id}, u.err
+}
+
+func (u unusableLocks) Heartbeat(_ context.Context, id, _ string, _ time.Duration) (lock.Lease, error) {
+	return lock.Lease{ID: id}, u.err
+}
+
+func (u unusableLocks) Inspect(_ context.Context, id string) (lock.Lease, error) {
+	return lock.Lease{ID: id}, u.err
+}
+
 // ServeHTTP serves every route of the contract.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
-// Ready reports whether the backend answers.
+// Ready reports whether the backend answers; an unusable configuration is
+// never ready, and the error says why.
 func (s *Service) Ready(ctx context.Context) error {
+	if s.unusable != nil {
+		return s.unusable
+	}
 	return s.store.Ping(ctx)
+}
+
+// Unusable returns why the configuration cannot serve locks, or nil.
+func (s *Service) Unusable() error {
+	if s.unusable == nil {
+		return nil
+	}
+	return s.unusable
 }
 
 // Shutdown ends every waiting acquire with a 503 and refuses new acquires;
 // releases and heartbeats still work, so holders can let go. Call it before
 // the HTTP server's Shutdown, then Close.
 func (s *Service) Shutdown() {
-	s.locker.Shutdown()
+	if s.locker != nil {
+		s.locker.Shutdown()
+	}
 }
 
-// Close frees the connections (and the in-process Redis, if any), then
-// gives the event sink, if any, up to 2s to send what is queued.
+// Close frees the connections, then gives the event sink, if any, up to 2s to send what is queued.
 func (s *Service) Close() error {
 	var err error
 	if s.locker != nil {
 		s.locker.Shutdown()
 		err = s.store.Close()
-	}
-	if s.local != nil {
-		s.local.Close()
 	}
 	if s.sink != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -147,42 +187,4 @@ func NewLogger(w *os.File) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
-}
-
-// localRedis is an in-process Redis whose TTLs run down with the wall clock
-// (miniredis only moves them when told).
-type localRedis struct {
-	*miniredis.Miniredis
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startLocalRedis() (*localRedis, error) {
-	m := miniredis.NewMiniRedis()
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("starting the in-process Redis: %w", err)
-	}
-	l := &localRedis{Miniredis: m, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		last := time.Now()
-		for {
-			select {
-			case now := <-t.C:
-				m.FastForward(now.Sub(last))
-				last = now
-			case <-l.stop:
-				return
-			}
-		}
-	}()
-	return l, nil
-}
-
-func (l *localRedis) Close() {
-	close(l.stop)
-	<-l.done
-	l.Miniredis.Close()
 }

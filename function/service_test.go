@@ -344,17 +344,6 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-func TestInProcessRedisExpires(t *testing.T) {
-	svc, err := NewService(testConfig(""), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(svc)
-	defer func() { srv.Close(); svc.Close() }()
-	call(t, srv, "GET", "/acquire/local?ttl=50ms", "").want(t, 200, "")
-	call(t, srv, "GET", "/acquire/local?wait=2s", "").want(t, 200, "") // woken by the expiry
-}
-
 func TestEnvelopeIsJSONEverywhere(t *testing.T) {
 	srv, _ := newTestService(t, nil)
 	for _, p := range []string{"/healthz", "/readyz", "/x", "/acquire/%"} {

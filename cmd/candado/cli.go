@@ -104,18 +104,42 @@ func (c *cli) run(args []string) int {
 
 const serveUsage = `usage: candado serve    (or candado with no arguments)
 
-Runs the Candado server. It is configured only by environment variables:
-  CANDADO_REDIS_URL     redis:// or rediss:// URL; empty runs an in-process Redis (local use)
-  CANDADO_PORT, PORT    listen port (default 8080; PORT wins)
+Runs the Candado server. It is configured only by these environment variables
+(never by unprefixed names such as REDIS_URL):
+  CANDADO_REDIS_URL     redis:// or rediss:// URL (single mode). Unset, with nothing
+                        else configured and outside Kubernetes (no KUBERNETES_SERVICE_HOST),
+                        runs an in-process Redis for a local run. Set but empty, or unset
+                        in a pod: the server runs, is not ready and answers lock calls 503
+  CANDADO_REDIS_MODE    single (default), sentinel, cluster or quorum
+  CANDADO_REDIS_URLS    comma-separated redis:// URLs: the Sentinels, the Cluster's seed
+                        nodes or the quorum's masters (modes other than single)
+  CANDADO_REDIS_MASTER_NAME  the master's name that the Sentinels monitor (sentinel mode)
+  PORT, CANDADO_PORT    listen port (default 8080; PORT wins). A Kubernetes service link
+                        in CANDADO_PORT (tcp://IP:PORT) is ignored with a notice
   CANDADO_KEY_PREFIX    prefix of every Redis key (default candado:)
   CANDADO_DEFAULT_TTL   lease length when a request names none (default 30s)
   CANDADO_MAX_TTL       longest lease (default 1h)
-  CANDADO_MAX_WAIT      longest wait of an acquire (default 60s)
-  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set
+  CANDADO_MAX_WAIT      longest wait of an acquire (default 60s); a longer wait is cut
+                        and its answer says wait_cut (clients ask again for the rest)
+  CANDADO_MAX_WAITERS   most acquires waiting at once in this process (default 1000);
+                        past it a waiting acquire answers 503 with Retry-After at once
+  CANDADO_AUTH_TOKEN    a bearer token with every right, when set
+  CANDADO_TOKENS_FILE   JSON file of scoped tokens (name, sha256, prefixes, verbs),
+                        re-read when it changes
+  CANDADO_OIDC_ISSUER, CANDADO_OIDC_AUDIENCE  accept OIDC tokens (Knative Eventing's
+                        sender identity) from that issuer for that audience
+  CANDADO_OIDC_CA_FILE  PEM certificates trusted for the OIDC issuer
+  CANDADO_OWNER_KEY     secret key of derived and bound owners (default: one kept in Redis)
+  CANDADO_MAX_WAITERS_PER_IDENTITY  most waiting acquires per token or identity
+                        (default 0: no cap); past it 429 too_many_waiters
   CANDADO_BACKEND_TIMEOUT  bound of each Redis round trip (default 500ms)
   CANDADO_EVENT_SOURCE  CloudEvents source of reply events (default /candado)
-  CANDADO_REDIS_URL_FILE, CANDADO_AUTH_TOKEN_FILE   read those two from files
-SIGTERM or SIGINT stops it gracefully.
+  CANDADO_EVENT_SINK    http(s) URL that gets acquired/released CloudEvents, when set
+  CANDADO_REDIS_URL_FILE, CANDADO_AUTH_TOKEN_FILE, CANDADO_OWNER_KEY_FILE
+                        read those from files
+The server reads a request's headers within 5s and the whole request within
+10s, and answers within CANDADO_MAX_WAIT + 20s. SIGTERM or SIGINT stops it
+gracefully.
 `
 
 // common holds the flags every client subcommand has.

@@ -16,9 +16,12 @@ import (
 
 const lockUsage = `usage: candado lock [flags] NAME [flags] -- COMMAND [ARGS...]
 
-Takes lock NAME (waiting up to --wait), runs COMMAND while holding it, keeps
-the lease alive with heartbeats every TTL/3, and releases it when COMMAND
-ends. COMMAND's exit code is passed through (128+N if signal N killed it).
+Takes lock NAME (waiting up to --wait, however short the server's own
+CANDADO_MAX_WAIT: a cut wait is asked for again), runs COMMAND while holding
+it, keeps the lease alive with heartbeats every TTL/3, and releases it when
+COMMAND ends. The lease counts from its grant, so a long wait does not eat
+into the TTL. COMMAND's exit code is passed through (128+N if signal N
+killed it).
 
 COMMAND's environment gets:
   CANDADO_LOCK    the lock NAME
@@ -27,11 +30,14 @@ COMMAND's environment gets:
   CANDADO_OWNER   the lease's owner token (secret: it can release the lease)
   CANDADO_SERVER  the server URL
 
-SIGINT, SIGTERM and SIGHUP sent to candado are forwarded to COMMAND, which
-stays in candado's process group (so a terminal's Ctrl-C reaches it directly
-as well). If the lease is lost while COMMAND runs (a heartbeat is refused, or
+SIGINT, SIGTERM and SIGHUP sent to candado are forwarded to COMMAND. When
+candado runs in the foreground of a terminal, COMMAND runs in a process group
+of its own that gets the terminal's foreground: a Ctrl-C reaches COMMAND once,
+from the terminal, and not candado; Ctrl-Z stops both, and fg resumes both.
+Otherwise COMMAND stays in candado's process group. If the lease is lost while COMMAND runs (a heartbeat is refused, or
 the server cannot confirm the lease within its TTL), COMMAND gets SIGTERM,
-then SIGKILL after --grace, and candado exits 75.
+then SIGKILL after --grace, candado tries once more to release the lock (so
+the next owner need not wait out the TTL) and exits 75.
 
 Exit codes of its own: 64 usage, 69 server unavailable until --wait plus
 --timeout ran out, 73 still held by another owner after --wait, 75 lease lost
@@ -40,6 +46,10 @@ found.
 
 Flags:
 `
+
+// lostLeaseRelease bounds the release after a lost lease, so a server that
+// cannot answer does not hold up the exit.
+const lostLeaseRelease = time.Second
 
 // forwarded are the signals lock passes on to its command.
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
@@ -88,6 +98,11 @@ func (c *cli) lock(args []string) int {
 		"CANDADO_OWNER="+lease.Owner(),
 		"CANDADO_SERVER="+o.server,
 	)
+	term := foregroundTerminal()
+	if term != nil {
+		cmd.SysProcAttr = term.procAttr()
+		defer term.restore()
+	}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(c.stderr, "candado lock: %v\n", err)
 		c.releaseLock(lease, o.timeout)
@@ -95,6 +110,10 @@ func (c *cli) lock(args []string) int {
 			return exitNotFound
 		}
 		return exitCannotExec
+	}
+	var children <-chan os.Signal // SIGCHLD, when the command owns the terminal
+	if term != nil {
+		children = term.started(cmd.Process.Pid)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -106,6 +125,9 @@ func (c *cli) lock(args []string) int {
 		select {
 		case sig := <-sigs:
 			_ = cmd.Process.Signal(sig)
+			continue
+		case <-children:
+			term.stopped()
 			continue
 		case <-lost:
 			lost = nil
@@ -127,6 +149,9 @@ func (c *cli) lock(args []string) int {
 
 	code = commandExitCode(err)
 	if leaseErr != nil {
+		// Best effort, briefly: if the lease lapsed only on this side (the
+		// server could not confirm it), the next owner need not wait its TTL.
+		c.releaseLock(lease, min(o.timeout, lostLeaseRelease))
 		return exitLeaseLost
 	}
 	if err := c.releaseLock(lease, o.timeout); errors.Is(err, client.ErrNotHeld) {
@@ -174,7 +199,7 @@ func (c *cli) releaseLock(l *client.Lease, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := l.Release(ctx)
-	if err != nil && !errors.Is(err, client.ErrNotHeld) {
+	if err != nil && !errors.Is(err, client.ErrNotHeld) && !errors.Is(err, client.ErrReleased) {
 		fmt.Fprintf(c.stderr, "candado lock %s: release: %v (the lease expires at its TTL)\n", l.ID(), err)
 	}
 	return err

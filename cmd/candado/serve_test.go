@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,21 +41,33 @@ func freePort(t *testing.T) int {
 type server struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *strings.Builder
+	stderr *syncBuffer
 	exited chan error
 }
 
 func startServer(t *testing.T, bin string, env ...string) *server {
 	t.Helper()
 	port := freePort(t)
+	return startServerEnv(t, bin, port, append([]string{"PORT=", "CANDADO_PORT=" + fmt.Sprint(port)}, env...)...)
+}
+
+// startServerEnv starts the server listening on port, with env on top of
+// the test's environment without its CANDADO_* and KUBERNETES_* variables.
+func startServerEnv(t *testing.T, bin string, port int, env ...string) *server {
+	t.Helper()
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), append([]string{"PORT=", "CANDADO_PORT=" + fmt.Sprint(port)}, env...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CANDADO_") && !strings.HasPrefix(kv, "KUBERNETES_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &stderr, exited: make(chan error, 1)}
+	s := &server{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: stderr, exited: make(chan error, 1)}
 	go func() { s.exited <- cmd.Wait() }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-s.exited })
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
@@ -156,4 +169,23 @@ func TestUnreachableRedisAtStartIsNotFatal(t *testing.T) {
 	if code, _ := getJSON(t, s.base+"/healthz"); code != 200 {
 		t.Fatalf("/healthz = %d", code)
 	}
+}
+
+// syncBuffer is a strings.Builder that the process's output goroutine and
+// the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

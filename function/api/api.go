@@ -167,6 +167,26 @@ func ParseDuration(s string) (time.Duration, error) {
 // Limits are the service's bounds on lease and wait lengths.
 type Limits struct {
 	DefaultTTL, MaxTTL, MaxWait time.Duration
+	// Deadline is how long after a request arrives the entry's server cuts
+	// the answer (0: never). Waits end Margin(Deadline) before it, so the
+	// caller always gets a whole answer.
+	Deadline time.Duration
+}
+
+// Margin is how long before a request deadline d a wait ends: a fifth of
+// d, at least 1s and at most 5s. It leaves room for the last try, the
+// answer, and a slow network.
+func Margin(d time.Duration) time.Duration {
+	return max(time.Second, min(5*time.Second, d/5))
+}
+
+// WaitCap is the longest wait an acquire gets: MaxWait, or less when the
+// entry's Deadline minus its Margin is shorter (never negative).
+func (lim Limits) WaitCap() time.Duration {
+	if lim.Deadline <= 0 {
+		return lim.MaxWait
+	}
+	return max(0, min(lim.MaxWait, lim.Deadline-Margin(lim.Deadline)))
 }
 
 // Request is one validated operation.
@@ -176,12 +196,18 @@ type Request struct {
 	Owner string
 	TTL   time.Duration
 	Wait  time.Duration
+	// WaitCut is set when the wait asked for was shortened, by MaxWait or
+	// by the request deadline: the caller may ask again for the rest.
+	WaitCut bool
+	// Deadline is Limits.Deadline, so that Do can also count the time the
+	// request spent arriving (see WithArrival).
+	Deadline time.Duration
 }
 
 // Resolve checks p for op and applies defaults. An acquire without an owner
-// gets a fresh 128-bit token; a wait over MaxWait is cut down to it.
+// gets a fresh 128-bit token; a wait over WaitCap is cut down to it.
 func (lim Limits) Resolve(op Op, p Params) (Request, error) {
-	req := Request{Op: op, ID: p.ID, Owner: p.Owner}
+	req := Request{Op: op, ID: p.ID, Owner: p.Owner, Deadline: lim.Deadline}
 	if err := lock.ValidateID(p.ID); err != nil {
 		return req, err
 	}
@@ -225,15 +251,41 @@ func (lim Limits) Resolve(op Op, p Params) (Request, error) {
 		if err != nil {
 			return req, fmt.Errorf("%w: wait: %w", lock.ErrInvalid, err)
 		}
-		req.Wait = min(d, lim.MaxWait)
+		req.Wait = min(d, lim.WaitCap())
+		req.WaitCut = req.Wait < d
 	}
 	return req, nil
 }
 
-// Do carries out the request on locks.
-func (r Request) Do(ctx context.Context, locks Locks) (lock.Lease, error) {
+type arrivalKey struct{}
+
+// WithArrival records in ctx when the request arrived, so that Do ends a
+// wait a margin before the request deadline even when reading the request
+// took a while.
+func WithArrival(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, arrivalKey{}, t)
+}
+
+// arrival is the time WithArrival recorded, if any.
+func arrival(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(arrivalKey{}).(time.Time)
+	return t, ok
+}
+
+// Do carries out the request on locks. An acquire's wait, already capped
+// by Resolve, is cut further if reading the request (a slow body) took more
+// than a tenth of the margin, so that it still ends at least nine tenths of
+// Margin(Deadline) before the request deadline counted from its arrival (see
+// WithArrival); WaitCut then says so.
+func (r *Request) Do(ctx context.Context, locks Locks) (lock.Lease, error) {
 	switch r.Op {
 	case Acquire:
+		if at, ok := arrival(ctx); ok && r.Deadline > 0 && r.Wait > 0 {
+			m := Margin(r.Deadline)
+			if left := max(0, time.Until(at.Add(r.Deadline-m+m/10))); r.Wait > left {
+				r.Wait, r.WaitCut = left, true
+			}
+		}
 		return locks.Acquire(ctx, lock.AcquireRequest{ID: r.ID, Owner: r.Owner, TTL: r.TTL, Wait: r.Wait})
 	case Release:
 		return locks.Release(ctx, r.ID, r.Owner)

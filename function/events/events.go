@@ -287,7 +287,7 @@ type answer struct {
 // (400, 413, 503).
 func (h *Handler) answer(req api.Request, lease lock.Lease, err error) answer {
 	id := validID(req.ID)
-	env := api.Result(id, lease, err)
+	env := req.Envelope(id, lease, err)
 	var typ string
 	switch env.Code {
 	case "":

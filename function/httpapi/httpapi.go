@@ -82,7 +82,8 @@ func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op api.Op, id 
 		var req api.Request
 		if req, err = h.Limits.Resolve(op, p); err == nil {
 			lease, err := req.Do(r.Context(), h.Locks)
-			WriteResult(w, id, lease, err)
+			env := req.Envelope(id, lease, err)
+			Write(w, StatusOf(env.Code), env)
 			return
 		}
 	}

@@ -18,11 +18,19 @@ import (
 	"handler/function/function/redistest"
 )
 
+// newLocker is a Locker on srv whose round trips may take 2 s: these tests
+// prove exclusion, fences and wake-ups, and on a loaded two-core machine
+// (the race detector, other suites) a 300 ms bound failed healthy calls.
 func newLocker(t *testing.T, srv *redistest.Server) (*lock.Locker, *lock.RedisStore) {
+	return newLockerTimeout(t, srv, 2*time.Second)
+}
+
+// newLockerTimeout is newLocker with round trips bounded by timeout.
+func newLockerTimeout(t *testing.T, srv *redistest.Server, timeout time.Duration) (*lock.Locker, *lock.RedisStore) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2, ContextTimeoutEnabled: true,
-		DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: 1})
-	s := lock.NewRedisStore(rdb, lock.RedisOptions{Prefix: "it:", Timeout: 300 * time.Millisecond})
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: 1})
+	s := lock.NewRedisStore(rdb, lock.RedisOptions{Prefix: "it:", Timeout: timeout})
 	t.Cleanup(func() { s.Close() })
 	return lock.NewLocker(s, s), s
 }
@@ -249,7 +257,7 @@ func TestCancelledWaitersLeaveNothing(t *testing.T) {
 
 func TestPausedRedisAnswersInTime(t *testing.T) {
 	srv := redistest.Start(t)
-	l, _ := newLocker(t, srv)
+	l, _ := newLockerTimeout(t, srv, 300*time.Millisecond)
 	ctx := context.Background()
 	if _, err := l.Acquire(ctx, lock.AcquireRequest{ID: "p", Owner: "o", TTL: time.Second}); err != nil {
 		t.Fatal(err)

@@ -47,7 +47,8 @@ type Lease struct {
 	Fence int64
 	// TTL is the lease's remaining time, 0 when free.
 	TTL time.Duration
-	// Waited is how long an acquire waited for a held lock before it answered.
+	// Waited is how long an acquire waited for a held lock: to the start of
+	// the try that granted it, or until the wait ran out.
 	Waited time.Duration
 	// Woken is true when an acquire succeeded after a release or expiry woke it.
 	Woken bool

@@ -97,7 +97,17 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 	}
 	defer l.waiters.Add(-1)
 	start := time.Now()
-	defer func() { lease.Waited = time.Since(start) }()
+	var tried time.Time // when the latest try started
+	defer func() {
+		// A grant counts to the start of the try that granted it: a lower
+		// bound of the time from the request's arrival to the grant (see
+		// api.AcquireData). Any other end counts to now.
+		end := time.Now()
+		if err == nil {
+			end = tried
+		}
+		lease.Waited = end.Sub(start)
+	}()
 	waitCtx, cancel := context.WithTimeout(ctx, req.Wait)
 	defer cancel()
 
@@ -115,6 +125,7 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 	defer expiry.Stop()
 	woken := false
 	for {
+		tried = time.Now()
 		lease, err := l.Store.Acquire(ctx, req)
 		if err == nil {
 			lease.Woken = woken
