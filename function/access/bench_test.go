@@ -54,3 +54,23 @@ func BenchmarkAuthorizeOIDC(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAuthorizeOIDCUncached is the same check with the signature
+// verified every time, as for the first use of each token.
+func BenchmarkAuthorizeOIDCUncached(b *testing.B) {
+	is := newTestIssuer(b)
+	a, err := New(Config{OIDC: &OIDCConfig{Issuer: is.URL, Audience: testAudience, TokenFile: filepath.Join(b.TempDir(), "none")}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := bearer(sign(b, jose.RS256, rsaKey1, "rsa1", testClaims(is.URL, a.oidc.now())))
+	b.ReportAllocs()
+	for b.Loop() {
+		a.oidc.cacheMu.Lock()
+		clear(a.oidc.cache)
+		a.oidc.cacheMu.Unlock()
+		if _, err := a.Authorize(r, Acquire, "jobs/1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -40,6 +41,12 @@ const (
 	retryEvery = time.Second
 	// maxDocument caps discovery and JWKS documents.
 	maxDocument = 1 << 20
+	// cacheFor is the longest a verified token is believed without checking
+	// its signature again: a broker sends one token for about an hour, and a
+	// signature check costs tens of microseconds.
+	cacheFor = time.Minute
+	// cacheSize bounds the verified tokens kept.
+	cacheSize = 4096
 )
 
 // signingAlgs are the only algorithms accepted: a Kubernetes issuer signs
@@ -82,6 +89,9 @@ type OIDC struct {
 	client *http.Client
 	now    func() time.Time
 
+	cacheMu sync.Mutex
+	cache   map[[sha256.Size]byte]verified
+
 	keys      atomic.Pointer[jose.JSONWebKeySet]
 	fetching  sync.Mutex // held across a fetch, so concurrent misses fetch once
 	jwksURL   string     // guarded by fetching
@@ -122,7 +132,49 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &OIDC{cfg: cfg, client: &http.Client{Transport: tr, Timeout: 5 * time.Second}, now: time.Now}, nil
+	return &OIDC{cfg: cfg, client: &http.Client{Transport: tr, Timeout: 5 * time.Second}, now: time.Now,
+		cache: make(map[[sha256.Size]byte]verified)}, nil
+}
+
+// verified is a token that passed every check, and until when to believe it.
+type verified struct {
+	subject string
+	until   time.Time
+}
+
+// cached returns the subject of a token verified recently.
+func (o *OIDC) cached(digest [sha256.Size]byte) (string, bool) {
+	o.cacheMu.Lock()
+	defer o.cacheMu.Unlock()
+	v, ok := o.cache[digest]
+	if !ok || !o.now().Before(v.until) {
+		return "", false
+	}
+	return v.subject, true
+}
+
+// remember keeps a verified token until cacheFor has passed or it expires,
+// whichever comes first. A full cache drops what has run out, or else
+// everything.
+func (o *OIDC) remember(digest [sha256.Size]byte, sub string, exp time.Time) {
+	now := o.now()
+	until := now.Add(cacheFor)
+	if end := exp.Add(o.cfg.Leeway); end.Before(until) {
+		until = end
+	}
+	o.cacheMu.Lock()
+	defer o.cacheMu.Unlock()
+	if len(o.cache) >= cacheSize {
+		for k, v := range o.cache {
+			if !now.Before(v.until) {
+				delete(o.cache, k)
+			}
+		}
+		if len(o.cache) >= cacheSize {
+			clear(o.cache)
+		}
+	}
+	o.cache[digest] = verified{subject: sub, until: until}
 }
 
 // CheckIssuerURL refuses anything but https://, and http:// to loopback.
@@ -164,7 +216,14 @@ type claims struct {
 // a key not in the issuer's set, a bad signature, wrong iss or aud, expired,
 // not yet valid, issued in the future, no exp or no sub), and ErrUnavailable
 // when the issuer cannot be reached to get its keys.
+//
+// A token that passed is believed again without these checks for up to a
+// minute, never past its exp (with the leeway).
 func (o *OIDC) Verify(ctx context.Context, raw string) (string, error) {
+	digest := sha256.Sum256([]byte(raw))
+	if sub, ok := o.cached(digest); ok {
+		return sub, nil
+	}
 	tok, err := jwt.ParseSigned(raw, signingAlgs)
 	if err != nil {
 		return "", fmt.Errorf("%w: not a JWT signed with RS256 or ES256: %w", ErrUnauthorized, err)
@@ -201,6 +260,7 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (string, error) {
 	if err := c.ValidateWithLeeway(want, o.cfg.Leeway); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
+	o.remember(digest, c.Subject, c.Expiry.Time())
 	return c.Subject, nil
 }
 

@@ -399,3 +399,40 @@ func TestOIDCDiscoveryOfAnotherIssuerIsRefused(t *testing.T) {
 		t.Fatalf("discovery naming another issuer: %v, want ErrUnavailable", err)
 	}
 }
+
+// A verified token is believed again for a short while, never past its
+// exp: the broker's hour-long token costs one signature check a minute.
+func TestOIDCVerifiedTokensAreCachedUntilExpiry(t *testing.T) {
+	is := newTestIssuer(t)
+	a, c := oidcAuthorizer(t, is, "")
+	cl := testClaims(is.URL, c.now())
+	cl.Expiry = jwt.NewNumericDate(c.now().Add(40 * time.Second))
+	tok := sign(t, jose.RS256, rsaKey1, "rsa1", cl)
+	if _, err := a.Authorize(bearer(tok), Acquire, "jobs/1"); err != nil {
+		t.Fatal(err)
+	}
+	// Its key is forgotten and the issuer is down: only the cache can pass it.
+	a.oidc.keys.Store(&jose.JSONWebKeySet{})
+	is.down.Store(true)
+	c.add(DefaultRefetchEvery + time.Second)
+	if _, err := a.Authorize(bearer(tok), Acquire, "jobs/1"); err != nil {
+		t.Fatalf("cached token: %v", err)
+	}
+	is.down.Store(false)
+	is.setKeys(jwk(&rsaKey2.PublicKey, "rsa2", "RS256"))
+	if n := is.jwksHits.Load(); n != 1 {
+		t.Errorf("JWKS fetched %d times, want 1: the cached token was checked again", n)
+	}
+	// Past its exp and the leeway, it is checked again, and refused.
+	c.add(40*time.Second + DefaultLeeway)
+	if _, err := a.Authorize(bearer(tok), Acquire, "jobs/1"); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("expired cached token: %v, want ErrUnauthorized", err)
+	}
+	// A token that failed is never cached.
+	bad := sign(t, jose.RS256, rsaStranger, "rsa2", testClaims(is.URL, c.now()))
+	for range 2 {
+		if _, err := a.Authorize(bearer(bad), Acquire, "jobs/1"); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("bad token: %v", err)
+		}
+	}
+}
