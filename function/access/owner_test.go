@@ -26,8 +26,6 @@ var (
 	teamB = Identity{Kind: Token, Name: "team-b", Entry: "team-b"}
 )
 
-
-
 // Threat 1: the derived owner is a function of public data only. With a
 // secret key, what an observer computes from the event is not the owner.
 func TestDerivedOwnerNeedsTheKey(t *testing.T) {
@@ -105,7 +103,6 @@ func TestSendersReusingAnEventIDAreDistinctOwners(t *testing.T) {
 		t.Fatalf("team-b reusing team-a's source and id: %v, want ErrHeld", err)
 	}
 }
-
 
 func TestBindTakesTheIdentityFromTheContext(t *testing.T) {
 	locks, _ := miniLocks(t)
