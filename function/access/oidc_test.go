@@ -183,6 +183,7 @@ func TestOIDCValidTokensAreServed(t *testing.T) {
 	}{
 		{"RS256", sign(t, jose.RS256, rsaKey1, "rsa1", testClaims(is.URL, c.now()))},
 		{"ES256", sign(t, jose.ES256, ecKey, "ec1", testClaims(is.URL, c.now()))},
+		{"no kid", sign(t, jose.RS256, rsaKey1, "", testClaims(is.URL, c.now()))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ident, err := a.Authorize(bearer(tc.tok), Acquire, "jobs/1")
@@ -198,7 +199,7 @@ func TestOIDCValidTokensAreServed(t *testing.T) {
 		})
 	}
 	if n := is.jwksHits.Load(); n != 1 {
-		t.Errorf("JWKS fetched %d times for two tokens of known keys, want 1", n)
+		t.Errorf("JWKS fetched %d times for three tokens of known keys, want 1", n)
 	}
 }
 
