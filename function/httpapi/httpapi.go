@@ -180,6 +180,10 @@ func StatusOf(code string) int {
 		return http.StatusBadRequest
 	case api.CodeUnauthorized:
 		return http.StatusUnauthorized
+	case api.CodeForbidden:
+		return http.StatusForbidden
+	case api.CodeTooManyWaiters:
+		return http.StatusTooManyRequests
 	case api.CodeNotFound:
 		return http.StatusNotFound
 	case api.CodeMethodNotAllowed:
@@ -196,12 +200,12 @@ func WriteResult(w http.ResponseWriter, id string, lease lock.Lease, err error) 
 	Write(w, StatusOf(env.Code), env)
 }
 
-// Write writes env as JSON with status; a 503 carries Retry-After.
+// Write writes env as JSON with status; a 503 and a 429 carry Retry-After.
 func Write(w http.ResponseWriter, status int, env api.Envelope) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		h.Set("Retry-After", "1")
 	}
 	if status == http.StatusUnauthorized {
