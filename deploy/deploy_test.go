@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -35,8 +34,12 @@ const (
 	readinessPath = "/readyz"
 	secretName    = "candado"
 	brokerName    = "candado"
-	envPrefix     = "CANDADO_"
-	openfaasDir   = "/var/openfaas/secrets/"
+	// oidcAudience is the Triggers' spec.subscriber.audience: the aud of the
+	// JWTs the broker sends with authentication-oidc on, which deploy/README
+	// tells operators to set as CANDADO_OIDC_AUDIENCE.
+	oidcAudience = "candado"
+	envPrefix    = "CANDADO_"
+	openfaasDir  = "/var/openfaas/secrets/"
 )
 
 var (
@@ -469,25 +472,11 @@ func ofType[T any](objs []object) []T {
 func configVars(t *testing.T) map[string]string {
 	t.Helper()
 	vars := map[string]string{}
-	typ := reflect.TypeOf(function.Config{})
-	for i := 0; i < typ.NumField(); i++ {
-		f := typ.Field(i)
-		if !f.IsExported() || f.Tag.Get("ignored") == "true" {
-			continue
+	for _, v := range function.Variables() {
+		if strings.HasPrefix(v.Name, envPrefix) && !strings.HasSuffix(v.Name, "_FILE") {
+			vars[v.Name] = v.Default
 		}
-		name := f.Tag.Get("envconfig")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToUpper(f.Name)
-		}
-		if !strings.HasPrefix(name, envPrefix) { // tags name the whole variable
-			name = envPrefix + name
-		}
-		vars[name] = f.Tag.Get("default")
 	}
-	vars[envPrefix+"PORT"] = "8080" // read by hand, guarded against service links
 	if len(vars) == 0 {
 		t.Fatal("function.Config has no envconfig fields")
 	}
@@ -1173,6 +1162,9 @@ func TestEventing(t *testing.T) {
 		if ref == nil || ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service" || ref.Name != appName {
 			t.Errorf("%s: subscriber %+v, want the Knative Service %s", where, ref, appName)
 		}
+		if aud := tr.Spec.Subscriber.Audience; aud == nil || *aud != oidcAudience {
+			t.Errorf("%s: subscriber.audience %v, want %q so that the broker's OIDC tokens name Candado", where, aud, oidcAudience)
+		}
 		d := tr.Spec.Delivery
 		if d == nil {
 			t.Errorf("%s: no delivery policy", where)
@@ -1192,6 +1184,12 @@ func TestEventing(t *testing.T) {
 		} else if key := dls.Ref.APIVersion + "/" + dls.Ref.Kind + "/" + dls.Ref.Name; !sinks[key] {
 			t.Errorf("%s: deadLetterSink %s is not defined in deploy/eventing", where, key)
 		}
+	}
+	// deploy/README tells operators to give Candado the Triggers' audience.
+	if doc, err := os.ReadFile("README.md"); err != nil {
+		t.Error(err)
+	} else if !regexp.MustCompile(`CANDADO_OIDC_AUDIENCE[^\n]*\n\s*value: ` + regexp.QuoteMeta(oidcAudience) + `\n`).Match(doc) {
+		t.Errorf("deploy/README.md does not set CANDADO_OIDC_AUDIENCE to the Triggers' audience %q", oidcAudience)
 	}
 	for _, rt := range requestTypes {
 		if byType[rt] != 1 {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -56,7 +57,10 @@ type Config struct {
 	// MaxWatchers caps the watch streams open at once in this instance; past
 	// it a watch answers 503 at once. 0 means the default, 1000.
 	MaxWatchers int `envconfig:"CANDADO_MAX_WATCHERS" default:"1000"`
-	// AuthToken, when set, is the bearer token every lock route requires.
+	// MaxWatchersPerIdentity caps each identity's open watch streams on
+	// this instance (429 too_many_watchers past it); 0: no cap.
+	MaxWatchersPerIdentity int `envconfig:"CANDADO_MAX_WATCHERS_PER_IDENTITY"`
+	// AuthToken, when set, is a bearer token with every right (see access).
 	AuthToken string `envconfig:"CANDADO_AUTH_TOKEN"`
 	// AuthTokenFrom says where AuthToken came from. Empty, from wherever,
 	// means no token: the documented way to serve Knative Eventing's
@@ -70,6 +74,26 @@ type Config struct {
 	EventSink string `envconfig:"CANDADO_EVENT_SINK"`
 	// BackendTimeout bounds each Redis round trip, so a dead backend is a fast 503.
 	BackendTimeout time.Duration `envconfig:"CANDADO_BACKEND_TIMEOUT" default:"500ms"`
+
+	// Access control (see package access and access.go).
+
+	// TokensFile is the path of the scoped tokens file, re-read when it
+	// changes; unset, /var/openfaas/secrets/candado-tokens when it exists.
+	TokensFile string `envconfig:"CANDADO_TOKENS_FILE"`
+	// OIDCIssuer and OIDCAudience, both set, accept OIDC tokens (Knative
+	// Eventing's sender identity) from that issuer for that audience.
+	OIDCIssuer   string `envconfig:"CANDADO_OIDC_ISSUER"`
+	OIDCAudience string `envconfig:"CANDADO_OIDC_AUDIENCE"`
+	// OIDCCAFile is a PEM bundle trusted for the issuer, besides the system's.
+	OIDCCAFile string `envconfig:"CANDADO_OIDC_CA_FILE"`
+	// OwnerKey keys derived and bound owners; empty keeps one made once in
+	// Redis (SET NX), so replicas agree.
+	OwnerKey string `envconfig:"CANDADO_OWNER_KEY"`
+	// OwnerKeyFrom says where OwnerKey came from.
+	OwnerKeyFrom Origin `ignored:"true"`
+	// MaxWaitersPerIdentity caps each identity's acquires with a wait in
+	// flight on this instance (429 too_many_waiters past it); 0: no cap.
+	MaxWaitersPerIdentity int `envconfig:"CANDADO_MAX_WAITERS_PER_IDENTITY"`
 
 	// Deadline is the entry's request deadline: how long after a request
 	// arrives the platform's server cuts its answer (0: never). Each entry
@@ -101,6 +125,31 @@ const (
 // Prefix is the environment prefix of every Config variable.
 const Prefix = "CANDADO"
 
+// Variable is one environment variable the service reads.
+type Variable struct {
+	Name    string
+	Default string // empty when it has none
+}
+
+// Variables lists every environment variable the service reads: Config's
+// fields by their envconfig names, the ones read by hand (PORT,
+// CANDADO_PORT) and the secrets' _FILE variants. Tests hold the manifests,
+// the docs and `candado serve --help` against it.
+func Variables() []Variable {
+	vars := []Variable{{Name: "PORT"}, {Name: Prefix + "_PORT", Default: "8080"}}
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if name := f.Tag.Get("envconfig"); name != "" && f.Tag.Get("ignored") != "true" {
+			vars = append(vars, Variable{Name: name, Default: f.Tag.Get("default")})
+		}
+	}
+	for _, s := range secrets {
+		vars = append(vars, Variable{Name: Prefix + "_" + s.name + "_FILE"})
+	}
+	return vars
+}
+
 // serviceLink matches what the kubelet writes into <SERVICE>_PORT for a
 // Service in the pod's namespace: proto://ip:port.
 var serviceLink = regexp.MustCompile(`^(tcp|udp|sctp)://[0-9a-fA-F.:\[\]]+:[0-9]+$`)
@@ -113,18 +162,12 @@ func LoadConfig() (Config, error) {
 	if err := envconfig.Process("", &c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	for _, s := range []struct {
-		name, openfaas string
-		dst            *string
-		from           *Origin
-	}{
-		{"REDIS_URL", "candado-redis-url", &c.RedisURL, &c.RedisURLFrom},
-		{"AUTH_TOKEN", "candado-auth-token", &c.AuthToken, &c.AuthTokenFrom},
-	} {
-		if err := readSecret(s.name, s.openfaas, s.dst, s.from); err != nil {
+	for _, s := range secrets {
+		if err := readSecret(s.name, s.openfaas, s.dst(&c), s.from(&c)); err != nil {
 			return Config{}, err
 		}
 	}
+	c.TokensFile = tokensFile(c.TokensFile)
 	port, notice, err := loadPort()
 	if err != nil {
 		return Config{}, err
@@ -160,6 +203,18 @@ func loadPort() (int, string, error) {
 		return 0, "", fmt.Errorf("config: CANDADO_PORT=%q is not a port number", p)
 	}
 	return n, "", nil
+}
+
+// secrets are the settings that may also come from a file: CANDADO_<name>_FILE,
+// or the OpenFaaS secret file named openfaas.
+var secrets = []struct {
+	name, openfaas string
+	dst            func(*Config) *string
+	from           func(*Config) *Origin
+}{
+	{"REDIS_URL", "candado-redis-url", func(c *Config) *string { return &c.RedisURL }, func(c *Config) *Origin { return &c.RedisURLFrom }},
+	{"AUTH_TOKEN", "candado-auth-token", func(c *Config) *string { return &c.AuthToken }, func(c *Config) *Origin { return &c.AuthTokenFrom }},
+	{"OWNER_KEY", "candado-owner-key", func(c *Config) *string { return &c.OwnerKey }, func(c *Config) *Origin { return &c.OwnerKeyFrom }},
 }
 
 // OpenFaaSSecrets is where OpenFaaS mounts a function's secrets.
@@ -312,5 +367,6 @@ func (c Config) Validate() error {
 	if c.Deadline < 0 {
 		errs = append(errs, fmt.Errorf("config: the entry's request deadline must not be negative, got %s", c.Deadline))
 	}
+	errs = append(errs, c.validateAccess()...)
 	return errors.Join(errs...)
 }

@@ -6,14 +6,12 @@ package function
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
+	"handler/function/function/access"
 	"handler/function/function/api"
 	"handler/function/function/events"
 	"handler/function/function/httpapi"
@@ -56,6 +54,10 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: log}
 	m := newMetrics(s.waiters)
+	authz, err := newAuthorizer(cfg, log, m.registry)
+	if err != nil {
+		return nil, err
+	}
 	var locks api.Locks
 	ready := s.Ready
 	if why := cfg.unusable(); why != "" {
@@ -75,15 +77,17 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		s.sink = events.NewSink(cfg.EventSink, cfg.EventSource, log)
 		locks = s.sink.Wrap(locks)
 	}
+	// Owners are scoped to the identity that named them, and each identity
+	// has its own cap of waiting acquires, in both mappings.
+	owners := ownerKey(cfg, s.store, s.unusable)
+	locks = access.NewWaiters(cfg.MaxWaitersPerIdentity).Wrap(owners.Bind(locks))
 	limits := api.Limits{DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL, MaxWait: cfg.MaxWait, Deadline: cfg.Deadline}
 	httpHandler := &httpapi.Handler{Locks: locks, Limits: limits, Ready: ready, Metrics: m.handler()}
 	if s.store != nil {
 		s.wireAdmin(httpHandler, s.store, m)
 	}
 	watchHandler := s.newWatch(cfg, limits, m)
-	// The auth token keys derived owners, so knowing an event's source and id
-	// is not enough to release its lock.
-	ev := &events.Handler{Locks: locks, Limits: limits, Source: cfg.EventSource, OwnerSecret: cfg.AuthToken}
+	ev := &events.Handler{Locks: locks, Limits: limits, Source: cfg.EventSource, Owners: owners, Access: authz}
 	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Waits are cut to end before the entry's request deadline, counted
 		// from here (see api.Request.Do).
@@ -102,7 +106,8 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		}
 		httpHandler.ServeHTTP(w, r)
 	})
-	s.handler = m.instrument(s.authorize(route), routeOf)
+	guard := access.Middleware{Authorizer: authz, Public: public, Right: right, Deny: httpapi.Deny}
+	s.handler = m.instrument(guard.Wrap(route), routeOf)
 	return s, nil
 }
 
@@ -187,32 +192,18 @@ func (s *Service) Close() error {
 	return err
 }
 
-// authorize requires the bearer token, when one is configured, on every
-// route but the probes', the scraper's and the API description's, before any
-// routing.
-func (s *Service) authorize(next http.Handler) http.Handler {
-	if s.cfg.AuthToken == "" {
-		return next
+// public reports the paths served with no credential: httpapi's, and the
+// operations page's static files (the page sends the credential itself).
+func public(path string) bool { return httpapi.Public(path) || ui.IsUI(path) }
+
+// right is the right a request needs before routing: none for
+// CloudEvents, whose events are each checked by the mapping, else the HTTP
+// route's (httpapi.Right).
+func right(r *http.Request) (access.Verb, string, bool) {
+	if events.IsCloudEvent(r) {
+		return "", "", false
 	}
-	want := sha256.Sum256([]byte(s.cfg.AuthToken))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics", "/openapi.yaml":
-			next.ServeHTTP(w, r)
-			return
-		}
-		if ui.IsUI(r.URL.Path) { // a static page; it sends the token itself
-			next.ServeHTTP(w, r)
-			return
-		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(token)) // equal lengths: the comparison leaks nothing
-		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			httpapi.Write(w, http.StatusUnauthorized, api.Envelope{Error: "missing or wrong bearer token", Code: api.CodeUnauthorized})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return httpapi.Right(r)
 }
 
 // NewLogger logs JSON unless w is a terminal.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"handler/function/client"
+	"github.com/candado-dev/candado/client"
 )
 
 const watchUsage = `usage: candado watch [flags] NAME

@@ -16,12 +16,7 @@ const (
 	CodeNotHeld          = "not_held"
 	CodeTooLarge         = "too_large"
 	CodeUnavailable      = "unavailable"
-	CodeForbidden        = "forbidden"
 )
-
-// ErrForbidden means the caller may not do this (revoke without an
-// operator's token): a 403.
-var ErrForbidden = errors.New("forbidden")
 
 // Envelope is the JSON body of every answer.
 type Envelope struct {
@@ -76,12 +71,18 @@ func CodeOf(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrUnauthorized):
+		return CodeUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return CodeForbidden
+	case errors.Is(err, ErrTooManyWaiters):
+		return CodeTooManyWaiters
+	case errors.Is(err, ErrTooManyWatchers):
+		return CodeTooManyWatchers
 	case errors.Is(err, lock.ErrHeld):
 		return CodeHeld
 	case errors.Is(err, lock.ErrNotHeld):
 		return CodeNotHeld
-	case errors.Is(err, ErrForbidden):
-		return CodeForbidden
 	case errors.Is(err, ErrTooLarge):
 		return CodeTooLarge
 	case errors.Is(err, lock.ErrInvalid):

@@ -193,6 +193,8 @@ func StatusOf(code string) int {
 		return http.StatusUnauthorized
 	case api.CodeForbidden:
 		return http.StatusForbidden
+	case api.CodeTooManyWaiters, api.CodeTooManyWatchers:
+		return http.StatusTooManyRequests
 	case api.CodeNotFound:
 		return http.StatusNotFound
 	case api.CodeMethodNotAllowed:
@@ -209,12 +211,12 @@ func WriteResult(w http.ResponseWriter, id string, lease lock.Lease, err error) 
 	Write(w, StatusOf(env.Code), env)
 }
 
-// Write writes env as JSON with status; a 503 carries Retry-After.
+// Write writes env as JSON with status; a 503 and a 429 carry Retry-After.
 func Write(w http.ResponseWriter, status int, env api.Envelope) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		h.Set("Retry-After", "1")
 	}
 	if status == http.StatusUnauthorized {

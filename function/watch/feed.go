@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"handler/function/function/api"
 	"handler/function/function/lock"
 )
 
@@ -80,6 +81,7 @@ const expirySlack = 2 * time.Millisecond
 type Feed struct {
 	src        Source
 	max        int
+	maxPer     int // per identity; 0: no cap
 	epoch      string
 	checkAfter func(time.Duration, func()) *time.Timer
 
@@ -87,6 +89,7 @@ type Feed struct {
 	running  bool
 	cancel   context.CancelFunc
 	watchers map[*watcher]struct{}
+	perKey   map[string]int // open watchers by identity
 	seq      uint64
 	ring     []Event // the last ringSize events, oldest first
 	leases   map[string]*tracked
@@ -100,6 +103,7 @@ type tracked struct {
 }
 
 type watcher struct {
+	key    string // the identity, for the per-identity cap
 	id     string // exact id, or "" with prefix
 	prefix string
 	exact  bool
@@ -118,14 +122,15 @@ func (w *watcher) matches(id string) bool {
 func (w *watcher) end() { w.once.Do(func() { close(w.gone) }) }
 
 // NewFeed returns a Feed on src with at most maxWatchers watchers at once
-// (<= 0: DefaultMaxWatchers). It subscribes with its first watcher.
-func NewFeed(src Source, maxWatchers int) *Feed {
+// (<= 0: DefaultMaxWatchers), and at most maxPerIdentity of one identity
+// (<= 0: no cap). It subscribes with its first watcher.
+func NewFeed(src Source, maxWatchers, maxPerIdentity int) *Feed {
 	if maxWatchers <= 0 {
 		maxWatchers = DefaultMaxWatchers
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Feed{src: src, max: maxWatchers, epoch: hex.EncodeToString(b[:]), checkAfter: time.AfterFunc,
+	return &Feed{src: src, max: maxWatchers, maxPer: max(0, maxPerIdentity), perKey: map[string]int{}, epoch: hex.EncodeToString(b[:]), checkAfter: time.AfterFunc,
 		watchers: map[*watcher]struct{}{}, leases: map[string]*tracked{}}
 }
 
@@ -171,6 +176,10 @@ func (f *Feed) join(ctx context.Context, w *watcher, lastID string) (*subscripti
 	if len(f.watchers) >= f.max {
 		return nil, ErrTooManyWatchers
 	}
+	if f.maxPer > 0 && f.perKey[w.key] >= f.maxPer {
+		return nil, api.ErrTooManyWatchers
+	}
+	f.perKey[w.key]++
 	w.ch = make(chan Event, watcherBuffer)
 	w.gone = make(chan struct{})
 	f.watchers[w] = struct{}{}
@@ -189,7 +198,12 @@ func (f *Feed) join(ctx context.Context, w *watcher, lastID string) (*subscripti
 func (f *Feed) leave(w *watcher) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.watchers, w)
+	if _, ok := f.watchers[w]; ok {
+		delete(f.watchers, w)
+		if f.perKey[w.key]--; f.perKey[w.key] <= 0 {
+			delete(f.perKey, w.key)
+		}
+	}
 	w.end()
 	for id, t := range f.leases {
 		if !f.watchedLocked(id) {

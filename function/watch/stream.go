@@ -24,6 +24,9 @@ type Handler struct {
 	// Keepalive is how often an idle stream gets a comment line; 0 means
 	// 15s.
 	Keepalive time.Duration
+	// Identity names the caller of r, for the per-identity cap; nil counts
+	// every caller as one.
+	Identity func(r *http.Request) string
 }
 
 // MaxStream is how long a stream lasts when the entry has no deadline.
@@ -76,6 +79,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Feed == nil {
 		httpapi.WriteResult(w, "", lock.Lease{}, fmt.Errorf("%w: watch", lock.ErrUnsupported))
 		return
+	}
+	if h.Identity != nil {
+		wt.key = h.Identity(r)
 	}
 	sub, err := h.Feed.join(r.Context(), wt, r.Header.Get("Last-Event-ID"))
 	if err != nil {
