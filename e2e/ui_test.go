@@ -47,6 +47,13 @@ func chromium(t *testing.T) string {
 // service is a Candado on a private redis-server, with a bearer token.
 func service(t *testing.T) *httptest.Server {
 	t.Helper()
+	return serviceUnder(t, "")
+}
+
+// serviceUnder is service mounted under a gateway's path prefix (OpenFaaS
+// routes /function/NAME/... to the function with the prefix stripped).
+func serviceUnder(t *testing.T, prefix string) *httptest.Server {
+	t.Helper()
 	r := redistest.Start(t)
 	cfg := function.Config{RedisURL: r.URL(), Port: 8080, KeyPrefix: "candado:", DefaultTTL: 30 * time.Second,
 		MaxTTL: time.Hour, MaxWait: time.Minute, MaxWatchers: 100, EventSource: "/candado",
@@ -55,7 +62,11 @@ func service(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(svc)
+	var h http.Handler = svc
+	if prefix != "" {
+		h = http.StripPrefix(prefix, svc)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { svc.Shutdown(); srv.Close(); _ = svc.Close() })
 	return srv
 }
@@ -252,4 +263,19 @@ func TestOperationsPageInChromium(t *testing.T) {
 	}
 	t.Logf("browser latencies, request sent to the page updated: acquire %v, release %v; expiry %v after the lease's end",
 		acquireLatency, releaseLatency, expiryLatency)
+}
+
+// Under a gateway's path prefix the page finds its files and the API
+// under the same prefix.
+func TestOperationsPageUnderAPathPrefix(t *testing.T) {
+	const prefix = "/function/candado"
+	srv := serviceUnder(t, prefix)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+prefix+"/ui"), chromedp.WaitVisible(chromedp.ID("status")),
+		chromedp.SendKeys(chromedp.ID("token"), token+"\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the stream goes live", `document.getElementById('status').textContent.startsWith('Live')`, 5*time.Second)
+	api(t, srv, "POST", prefix+"/acquire/p/1", `{"ttl":"20s"}`)
+	waitFor(t, ctx, "the acquired lock is listed", row("p/1")+" !== null", time.Second)
 }

@@ -5,6 +5,10 @@
 'use strict';
 
 const TOKEN_KEY = 'candado.token';
+// BASE is where the service is mounted: '' at the root, or a gateway's
+// path prefix such as OpenFaaS' /function/candado, so every URL is the
+// page's own path with /ui replaced.
+const BASE = location.pathname.replace(/\/ui\/?$/, '');
 const state = { locks: new Map(), rows: new Map(), lastId: '', ctrl: null, prefix: '', admin: true };
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -46,7 +50,7 @@ async function watch() {
     try {
       const h = headers({ Accept: 'text/event-stream' });
       if (state.lastId) h['Last-Event-ID'] = state.lastId;
-      const resp = await fetch('/watch?prefix=' + encodeURIComponent(state.prefix), { headers: h, signal: ctrl.signal, cache: 'no-store' });
+      const resp = await fetch(BASE + '/watch?prefix=' + encodeURIComponent(state.prefix), { headers: h, signal: ctrl.signal, cache: 'no-store' });
       if (!resp.ok) {
         const why = await errorText(resp);
         if (resp.status === 401 || resp.status === 400) {
@@ -203,7 +207,7 @@ async function revoke(id, button) {
   }
   button.disabled = true;
   try {
-    const resp = await fetch('/locks/' + id.split('/').map(encodeURIComponent).join('/') + '/revoke', { method: 'POST', headers: headers({}) });
+    const resp = await fetch(BASE + '/locks/' + id.split('/').map(encodeURIComponent).join('/') + '/revoke', { method: 'POST', headers: headers({}) });
     if (resp.ok) {
       log('revoke of ' + id + ' sent');
     } else {

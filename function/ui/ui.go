@@ -42,6 +42,14 @@ func (Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if r.URL.Path == "/ui/" {
+		// The page links its files relative to /ui, so that it works under
+		// a gateway's path prefix too; a relative Location keeps the prefix.
+		// (http.Redirect would resolve it against the request's path.)
+		w.Header().Set("Location", "../ui")
+		w.WriteHeader(http.StatusMovedPermanently)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

@@ -21,6 +21,11 @@ func TestServesThePageWithItsPolicy(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
+	Handler{}.ServeHTTP(rec, httptest.NewRequest("GET", "/ui/", nil))
+	if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != "../ui" {
+		t.Errorf("GET /ui/: %d Location %q, want a relative redirect to ../ui", rec.Code, rec.Header().Get("Location"))
+	}
+	rec = httptest.NewRecorder()
 	Handler{}.ServeHTTP(rec, httptest.NewRequest("POST", "/ui", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST /ui: %d, want 405", rec.Code)
