@@ -170,7 +170,7 @@ func TestOperationsPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := waitFor(t, ctx, "the stream goes live", `document.getElementById('status').textContent.startsWith('Live')`, 5*time.Second)
-	t.Logf("page load (navigation to load event) %.0f ms; wall time to the first paint check %v; token to live stream %v",
+	t.Logf("page load (navigation to load event) %.0f ms; navigation to the page saying it needs a token %v; token typed to live stream %v",
 		loadMs, time.Since(start)-live, live)
 	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('candado.token')`))
 	if err != nil || stored != token {
