@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -85,70 +86,101 @@ func (s *RedisStore) parseChange(channel, msg string) (Change, error) {
 	return Change{ID: id, Kind: f[0], Fence: fence, TTL: time.Duration(ttl) * time.Millisecond}, nil
 }
 
+// changesIdle is how long the change subscription may be silent before it
+// pings Redis; a ping unanswered for as long again replaces the
+// connection (a half-open one, or a Redis that stopped).
+var changesIdle = 5 * time.Second
+
 // Changes subscribes, on one pub/sub connection, to the changes of every
 // lock and sends them on the returned channel until ctx ends; then the
 // channel is closed. It returns once Redis confirmed the subscription.
-// go-redis reconnects a broken connection by itself; changes published
-// while it was down are lost, and lost is reported by a value on the
-// returned gap channel, so that a watcher can take a fresh snapshot.
+// A connection that breaks, or stays silent past a ping, is replaced;
+// changes published meanwhile are lost, and the returned gap channel gets
+// a value, so that watchers can take a fresh snapshot.
 func (s *RedisStore) Changes(ctx context.Context) (<-chan Change, <-chan struct{}, error) {
+	ps, err := s.psubscribeChanges(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(chan Change, 256)
+	gap := make(chan struct{}, 1)
+	go s.receiveChanges(ctx, ps, out, gap)
+	return out, gap, nil
+}
+
+// psubscribeChanges opens a pattern subscription to every change channel
+// and waits, bounded, for Redis' confirmation.
+func (s *RedisStore) psubscribeChanges(ctx context.Context) (*redis.PubSub, error) {
 	ps := s.rdb.PSubscribe(ctx)
 	sub, cancel := context.WithTimeout(ctx, 2*s.opts.Timeout+time.Second)
 	defer cancel()
 	if err := ps.PSubscribe(sub, s.changesPattern()); err != nil {
 		_ = ps.Close()
-		return nil, nil, fmt.Errorf("%w: subscribing to changes: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: subscribing to changes: %w", ErrUnavailable, err)
 	}
-	if _, err := ps.Receive(sub); err != nil { // the confirmation
+	if _, err := ps.ReceiveTimeout(sub, 2*s.opts.Timeout+time.Second); err != nil { // the confirmation
 		_ = ps.Close()
-		return nil, nil, fmt.Errorf("%w: subscribing to changes: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: subscribing to changes: %w", ErrUnavailable, err)
 	}
-	out := make(chan Change, 256)
-	gap := make(chan struct{}, 1)
-	go func() {
-		<-ctx.Done()
-		_ = ps.Close()
-	}()
-	go func() {
-		defer close(out)
-		for {
-			msg, err := ps.Receive(ctx)
-			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
-					return
-				}
-				// go-redis redials and subscribes again on the next Receive.
-				select {
-				case gap <- struct{}{}:
-				default:
-				}
+	return ps, nil
+}
+
+// receiveChanges reads ps until ctx ends, replacing it when it breaks or
+// goes silent past a ping.
+func (s *RedisStore) receiveChanges(ctx context.Context, ps *redis.PubSub, out chan<- Change, gap chan<- struct{}) {
+	defer close(out)
+	defer func() { _ = ps.Close() }()
+	lost := func() {
+		select {
+		case gap <- struct{}{}:
+		default:
+		}
+	}
+	pinged := false
+	for ctx.Err() == nil {
+		msg, err := ps.ReceiveTimeout(ctx, changesIdle)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !pinged {
+				pinged = true
+				_ = ps.Ping(ctx) // its answer, or the next silence, decides
+				continue
+			}
+			// Broken, or silent past the ping: a new connection.
+			lost()
+			_ = ps.Close()
+			for {
 				select {
 				case <-time.After(100 * time.Millisecond):
 				case <-ctx.Done():
 					return
 				}
-				continue
+				if ps, err = s.psubscribeChanges(ctx); err == nil {
+					break
+				}
 			}
-			switch m := msg.(type) {
-			case *redis.Message:
-				c, err := s.parseChange(m.Channel, m.Payload)
-				if err != nil {
-					continue // not ours: a foreign publisher on our pattern
-				}
-				select {
-				case out <- c:
-				case <-ctx.Done():
-					return
-				}
-			case *redis.Subscription:
-				if m.Kind == "psubscribe" { // a resubscription after a redial
-					select {
-					case gap <- struct{}{}:
-					default:
-					}
-				}
+			pinged = false
+			continue
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Message:
+			c, err := s.parseChange(m.Channel, m.Payload)
+			if err != nil {
+				continue // not ours: a foreign publisher on our pattern
+			}
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return
+			}
+		case *redis.Subscription:
+			if m.Kind == "psubscribe" { // go-redis subscribed again after a redial
+				lost()
 			}
 		}
-	}()
-	return out, gap, nil
+	}
 }

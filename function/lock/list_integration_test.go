@@ -258,3 +258,77 @@ func TestClusterChangesReachOneSubscription(t *testing.T) {
 		}
 	}
 }
+
+// After Redis restarts, the change subscription says changes may have been
+// lost (gap), subscribes again by itself, and carries later changes.
+func TestChangesSurviveARedisRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	_, s := newLocker(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes, gap, err := s.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart()
+	select {
+	case <-gap:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no gap reported after the restart")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("after/%d", i)
+		if _, err := s.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "o", TTL: time.Minute}); err == nil {
+			select {
+			case c := <-changes:
+				if c.Kind == lock.ChangeAcquired && c.ID == id {
+					return
+				}
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no change carried within 10s of the restart")
+		}
+	}
+}
+
+// A Redis that stops answering (a half-open connection looks the same) is
+// noticed by the idle ping: the subscription reports a gap, and carries
+// changes again once Redis answers.
+func TestChangesNoticeASilentRedis(t *testing.T) {
+	defer lock.SetChangesIdle(lock.SetChangesIdle(200 * time.Millisecond))
+	srv := redistest.Start(t)
+	_, s := newLocker(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes, gap, err := s.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	select {
+	case <-gap:
+	case <-time.After(10 * time.Second):
+		srv.Resume()
+		t.Fatal("no gap reported while Redis was silent")
+	}
+	srv.Resume()
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("silent/%d", i)
+		if _, err := s.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: "o", TTL: time.Minute}); err == nil {
+			select {
+			case c := <-changes:
+				if c.Kind == lock.ChangeAcquired && c.ID == id {
+					return
+				}
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no change carried within 15s of Redis answering again")
+		}
+	}
+}
