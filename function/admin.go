@@ -9,7 +9,7 @@ import (
 )
 
 // wireAdmin gives h the listing and revoke of store, when store has them
-// (the quorum store has neither: h answers 503 unsupported).
+// (the quorum store cannot list: h answers that 503 unsupported).
 //
 // Revoke is an operator's act: access (httpapi.Right) lets it through only
 // with the admin verb on the lock id.

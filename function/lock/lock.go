@@ -33,7 +33,7 @@ var (
 	// waiting acquire tries again.
 	ErrContended = fmt.Errorf("%w: contended, no owner holds a majority of the masters", ErrUnavailable)
 	// ErrUnsupported means this store (mode) cannot do the operation at all,
-	// as listing, revoking and watching in quorum mode. It wraps
+	// as listing and watching in quorum mode. It wraps
 	// ErrUnavailable (503), and its text is shown to callers.
 	ErrUnsupported = fmt.Errorf("%w: not supported in this CANDADO_REDIS_MODE", ErrUnavailable)
 )
