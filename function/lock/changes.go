@@ -129,7 +129,7 @@ func (s *RedisStore) psubscribeChanges(ctx context.Context) (*redis.PubSub, erro
 // goes silent past a ping.
 func (s *RedisStore) receiveChanges(ctx context.Context, ps *redis.PubSub, out chan<- Change, gap chan<- struct{}) {
 	defer close(out)
-	defer func() { _ = ps.Close() }()
+	defer func() { _ = ps.Close() }() // the current one: a replacement reassigns ps
 	lost := func() {
 		select {
 		case gap <- struct{}{}:
@@ -158,7 +158,8 @@ func (s *RedisStore) receiveChanges(ctx context.Context, ps *redis.PubSub, out c
 				case <-ctx.Done():
 					return
 				}
-				if ps, err = s.psubscribeChanges(ctx); err == nil {
+				if next, err := s.psubscribeChanges(ctx); err == nil {
+					ps = next
 					break
 				}
 			}

@@ -332,3 +332,30 @@ func TestChangesNoticeASilentRedis(t *testing.T) {
 		}
 	}
 }
+
+// Ending the subscription while Redis is gone closes its channel cleanly.
+func TestChangesEndWhileRedisIsDown(t *testing.T) {
+	srv := redistest.Start(t)
+	_, s := newLocker(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	changes, gap, err := s.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	select {
+	case <-gap:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no gap reported after Redis died")
+	}
+	time.Sleep(300 * time.Millisecond) // a few failed resubscriptions
+	cancel()
+	select {
+	case _, ok := <-changes:
+		if ok {
+			t.Fatal("a change from a dead Redis")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the changes channel was not closed after ctx ended")
+	}
+}
