@@ -104,7 +104,7 @@ func (s *RedisStore) Changes(ctx context.Context) (<-chan Change, <-chan struct{
 	}
 	out := make(chan Change, 256)
 	gap := make(chan struct{}, 1)
-	go s.receiveChanges(ctx, ps, out, gap)
+	go s.receiveChanges(ctx, ps, changesIdle, out, gap)
 	return out, gap, nil
 }
 
@@ -127,7 +127,7 @@ func (s *RedisStore) psubscribeChanges(ctx context.Context) (*redis.PubSub, erro
 
 // receiveChanges reads ps until ctx ends, replacing it when it breaks or
 // goes silent past a ping.
-func (s *RedisStore) receiveChanges(ctx context.Context, ps *redis.PubSub, out chan<- Change, gap chan<- struct{}) {
+func (s *RedisStore) receiveChanges(ctx context.Context, ps *redis.PubSub, idle time.Duration, out chan<- Change, gap chan<- struct{}) {
 	defer close(out)
 	defer func() { _ = ps.Close() }() // the current one: a replacement reassigns ps
 	lost := func() {
@@ -138,7 +138,7 @@ func (s *RedisStore) receiveChanges(ctx context.Context, ps *redis.PubSub, out c
 	}
 	pinged := false
 	for ctx.Err() == nil {
-		msg, err := ps.ReceiveTimeout(ctx, changesIdle)
+		msg, err := ps.ReceiveTimeout(ctx, idle)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
 				return
