@@ -6,12 +6,9 @@ package function
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"handler/function/function/api"
@@ -99,25 +96,6 @@ func (s *Service) waiters() int {
 	return s.locker.Waiters()
 }
 
-// unusableLocks answers every lock call with why the service cannot serve.
-type unusableLocks struct{ err *api.Unusable }
-
-func (u unusableLocks) Acquire(_ context.Context, req lock.AcquireRequest) (lock.Lease, error) {
-	return lock.Lease{ID: req.ID}, u.err
-}
-
-func (u unusableLocks) Release(_ context.Context, id, _ string) (lock.Lease, error) {
-	return lock.Lease{ID: id}, u.err
-}
-
-func (u unusableLocks) Heartbeat(_ context.Context, id, _ string, _ time.Duration) (lock.Lease, error) {
-	return lock.Lease{ID: id}, u.err
-}
-
-func (u unusableLocks) Inspect(_ context.Context, id string) (lock.Lease, error) {
-	return lock.Lease{ID: id}, u.err
-}
-
 // ServeHTTP serves every route of the contract.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
@@ -164,36 +142,4 @@ func (s *Service) Close() error {
 		cancel()
 	}
 	return err
-}
-
-// authorize requires the bearer token, when one is configured, on every
-// route but the probes', the scraper's and the API description's, before any
-// routing.
-func (s *Service) authorize(next http.Handler) http.Handler {
-	if s.cfg.AuthToken == "" {
-		return next
-	}
-	want := sha256.Sum256([]byte(s.cfg.AuthToken))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/healthz", "/readyz", "/metrics", "/openapi.yaml":
-			next.ServeHTTP(w, r)
-			return
-		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(token)) // equal lengths: the comparison leaks nothing
-		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			httpapi.Write(w, http.StatusUnauthorized, api.Envelope{Error: "missing or wrong bearer token", Code: api.CodeUnauthorized})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// NewLogger logs JSON unless w is a terminal.
-func NewLogger(w *os.File) *slog.Logger {
-	if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		return slog.New(slog.NewTextHandler(w, nil))
-	}
-	return slog.New(slog.NewJSONHandler(w, nil))
 }
