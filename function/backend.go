@@ -1,73 +1,13 @@
 package function
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"handler/function/function/lock"
 )
-
-// The values of CANDADO_REDIS_MODE.
-const (
-	ModeSingle   = "single"
-	ModeSentinel = "sentinel"
-	ModeCluster  = "cluster"
-	ModeQuorum   = "quorum"
-)
-
-// modeAddrs says what CANDADO_REDIS_URLS lists in each mode.
-var modeAddrs = map[string]string{
-	ModeSentinel: "the Sentinels",
-	ModeCluster:  "the Cluster's seed nodes",
-	ModeQuorum:   "the quorum's independent masters",
-}
-
-// mode is RedisMode with its default: set but empty means single.
-func (c Config) mode() string {
-	if c.RedisMode == "" {
-		return ModeSingle
-	}
-	return c.RedisMode
-}
-
-// redisURLs are RedisURLs with blanks around them trimmed and empty entries
-// (a trailing comma) dropped.
-func (c Config) redisURLs() []string {
-	var urls []string
-	for _, u := range c.RedisURLs {
-		if u = strings.TrimSpace(u); u != "" {
-			urls = append(urls, u)
-		}
-	}
-	return urls
-}
-
-// checkRedisURL reports why u is not a usable redis:// or rediss:// URL,
-// without repeating u (it may hold a password).
-func checkRedisURL(u string) error {
-	if !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") {
-		return errors.New("must start with redis:// or rediss://")
-	}
-	_, err := parseRedisURL(u)
-	return err
-}
-
-func parseRedisURL(u string) (*redis.Options, error) {
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the URL, password and all
-		}
-		return nil, err
-	}
-	return opt, nil
-}
 
 // newBackend builds the lock store and its wake-up notifier for cfg's
 // CANDADO_REDIS_MODE. It does no I/O: every client dials on first use,
