@@ -12,7 +12,6 @@ import (
 
 	impl "handler/function/function"
 	"handler/function/function/api"
-	"handler/function/function/httpapi"
 )
 
 // Function is the Knative Functions instance.
@@ -78,7 +77,7 @@ func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	svc := f.svc.Load()
 	if svc == nil {
-		httpapi.Write(w, http.StatusServiceUnavailable, api.Envelope{Error: "starting", Code: api.CodeUnavailable})
+		api.Write(w, http.StatusServiceUnavailable, api.Envelope{Error: "starting", Code: api.CodeUnavailable})
 		return
 	}
 	svc.ServeHTTP(w, r)

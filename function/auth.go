@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"handler/function/function/api"
-	"handler/function/function/httpapi"
 )
 
 // authorize requires the bearer token, when one is configured, on every
@@ -27,7 +26,7 @@ func (s *Service) authorize(next http.Handler) http.Handler {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		got := sha256.Sum256([]byte(token)) // equal lengths: the comparison leaks nothing
 		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			httpapi.Write(w, http.StatusUnauthorized, api.Envelope{Error: "missing or wrong bearer token", Code: api.CodeUnauthorized})
+			api.Write(w, http.StatusUnauthorized, api.Envelope{Error: "missing or wrong bearer token", Code: api.CodeUnauthorized})
 			return
 		}
 		next.ServeHTTP(w, r)
