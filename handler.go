@@ -1,6 +1,3 @@
-// Package function is the Knative Functions entry of Candado: the func-go
-// runtime serves Handle and calls Start, Stop, Ready and Alive. Everything
-// here delegates to handler/function/function.
 package function
 
 import (

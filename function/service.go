@@ -1,7 +1,3 @@
-// Package function is Candado, a lock service on Redis: one http.Handler
-// served unchanged as an OpenFaaS function (Handle), a Knative Function (the
-// module root's New) and a standalone binary (cmd/candado). Nothing here
-// starts a Redis: the in-process one of a local run lives in cmd/candado.
 package function
 
 import (
