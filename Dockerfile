@@ -6,6 +6,8 @@
 FROM golang:1.24 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces the client module with ./client: its go.mod must be there to download.
+COPY client/go.mod client/
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /candado ./cmd/candado

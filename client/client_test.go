@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"handler/function/client"
+	"github.com/candado-dev/candado/client"
 )
 
 func newClient(t *testing.T, f *fake, o *client.Options) *client.Client {

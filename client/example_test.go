@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"handler/function/client"
+	"github.com/candado-dev/candado/client"
 )
 
 // Take a lock, keep it alive while working, and give it back.

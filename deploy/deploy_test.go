@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -469,25 +468,11 @@ func ofType[T any](objs []object) []T {
 func configVars(t *testing.T) map[string]string {
 	t.Helper()
 	vars := map[string]string{}
-	typ := reflect.TypeOf(function.Config{})
-	for i := 0; i < typ.NumField(); i++ {
-		f := typ.Field(i)
-		if !f.IsExported() || f.Tag.Get("ignored") == "true" {
-			continue
+	for _, v := range function.Variables() {
+		if strings.HasPrefix(v.Name, envPrefix) && !strings.HasSuffix(v.Name, "_FILE") {
+			vars[v.Name] = v.Default
 		}
-		name := f.Tag.Get("envconfig")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToUpper(f.Name)
-		}
-		if !strings.HasPrefix(name, envPrefix) { // tags name the whole variable
-			name = envPrefix + name
-		}
-		vars[name] = f.Tag.Get("default")
 	}
-	vars[envPrefix+"PORT"] = "8080" // read by hand, guarded against service links
 	if len(vars) == 0 {
 		t.Fatal("function.Config has no envconfig fields")
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -98,6 +99,31 @@ const (
 // Prefix is the environment prefix of every Config variable.
 const Prefix = "CANDADO"
 
+// Variable is one environment variable the service reads.
+type Variable struct {
+	Name    string
+	Default string // empty when it has none
+}
+
+// Variables lists every environment variable the service reads: Config's
+// fields by their envconfig names, the ones read by hand (PORT,
+// CANDADO_PORT) and the secrets' _FILE variants. Tests hold the manifests,
+// the docs and `candado serve --help` against it.
+func Variables() []Variable {
+	vars := []Variable{{Name: "PORT"}, {Name: Prefix + "_PORT", Default: "8080"}}
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if name := f.Tag.Get("envconfig"); name != "" && f.Tag.Get("ignored") != "true" {
+			vars = append(vars, Variable{Name: name, Default: f.Tag.Get("default")})
+		}
+	}
+	for _, s := range secrets {
+		vars = append(vars, Variable{Name: Prefix + "_" + s.name + "_FILE"})
+	}
+	return vars
+}
+
 // serviceLink matches what the kubelet writes into <SERVICE>_PORT for a
 // Service in the pod's namespace: proto://ip:port.
 var serviceLink = regexp.MustCompile(`^(tcp|udp|sctp)://[0-9a-fA-F.:\[\]]+:[0-9]+$`)
@@ -110,15 +136,8 @@ func LoadConfig() (Config, error) {
 	if err := envconfig.Process("", &c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	for _, s := range []struct {
-		name, openfaas string
-		dst            *string
-		from           *Origin
-	}{
-		{"REDIS_URL", "candado-redis-url", &c.RedisURL, &c.RedisURLFrom},
-		{"AUTH_TOKEN", "candado-auth-token", &c.AuthToken, &c.AuthTokenFrom},
-	} {
-		if err := readSecret(s.name, s.openfaas, s.dst, s.from); err != nil {
+	for _, s := range secrets {
+		if err := readSecret(s.name, s.openfaas, s.dst(&c), s.from(&c)); err != nil {
 			return Config{}, err
 		}
 	}
@@ -157,6 +176,17 @@ func loadPort() (int, string, error) {
 		return 0, "", fmt.Errorf("config: CANDADO_PORT=%q is not a port number", p)
 	}
 	return n, "", nil
+}
+
+// secrets are the settings that may also come from a file: CANDADO_<name>_FILE,
+// or the OpenFaaS secret file named openfaas.
+var secrets = []struct {
+	name, openfaas string
+	dst            func(*Config) *string
+	from           func(*Config) *Origin
+}{
+	{"REDIS_URL", "candado-redis-url", func(c *Config) *string { return &c.RedisURL }, func(c *Config) *Origin { return &c.RedisURLFrom }},
+	{"AUTH_TOKEN", "candado-auth-token", func(c *Config) *string { return &c.AuthToken }, func(c *Config) *Origin { return &c.AuthTokenFrom }},
 }
 
 // OpenFaaSSecrets is where OpenFaaS mounts a function's secrets.

@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"handler/function/client"
+	"github.com/candado-dev/candado/client"
 )
 
 // Exit codes of the client subcommands, after sysexits.h where one fits. The

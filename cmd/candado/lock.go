@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"handler/function/client"
+	"github.com/candado-dev/candado/client"
 )
 
 const lockUsage = `usage: candado lock [flags] NAME [flags] -- COMMAND [ARGS...]

@@ -145,27 +145,50 @@ func TestBackendDownIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestWaitWokenByRelease: a waiter on a lock held for an hour gets it soon
+// after the holder releases, with a higher fence, and not before. Whether it
+// reports Woken depends on where the release lands: after the waiter's
+// subscription is confirmed it tries once more before sleeping, and a release
+// that lands before that retry is seen by the retry itself (Woken false).
+// Both are what the contract promises; a broken wake-up would leave the
+// waiter asleep until its 10 s wait ran out and answer ErrHeld.
 func TestWaitWokenByRelease(t *testing.T) {
 	l, s, _ := newMiniStore(t)
-	if _, err := acquire(t, l, "w", "holder", time.Hour); err != nil {
+	held, err := acquire(t, l, "w", "holder", time.Hour)
+	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan Lease, 1)
+	const wait = 10 * time.Second
+	type answer struct {
+		lease Lease
+		err   error
+		at    time.Time
+	}
+	got := make(chan answer, 1)
 	go func() {
-		lease, err := l.Acquire(context.Background(), AcquireRequest{ID: "w", Owner: "waiter", TTL: time.Second, Wait: 10 * time.Second})
-		if err != nil {
-			t.Errorf("waiter: %v", err)
-		}
-		got <- lease
+		lease, err := l.Acquire(context.Background(), AcquireRequest{ID: "w", Owner: "waiter", TTL: time.Second, Wait: wait})
+		got <- answer{lease, err, time.Now()}
 	}()
-	waitForSubscribers(t, s, "w", 1)
+	waitForSubscribers(t, s, "w", 1) // the first try was refused: it waits
+	select {
+	case a := <-got:
+		t.Fatalf("waiter answered while the lock was held: %+v, %v", a.lease, a.err)
+	default:
+	}
+	released := time.Now()
 	if _, err := s.Release(context.Background(), "w", "holder"); err != nil {
 		t.Fatal(err)
 	}
-	lease := <-got
-	if lease.Owner != "waiter" || !lease.Woken || lease.Waited <= 0 {
-		t.Fatalf("waiter got %+v", lease)
+	a := <-got
+	if a.err != nil || a.lease.Owner != "waiter" || !a.lease.Held || a.lease.Fence <= held.Fence || a.lease.Waited <= 0 {
+		t.Fatalf("waiter got %+v, %v; want the lease with a fence above %d", a.lease, a.err, held.Fence)
 	}
+	// Answered because of the release, not at the end of the wait (generous
+	// for a loaded machine, far below the 10 s wait).
+	if d := a.at.Sub(released); d > wait/2 {
+		t.Fatalf("waiter answered %v after the release", d)
+	}
+	t.Logf("waiter granted %v after the release (woken: %v)", a.at.Sub(released), a.lease.Woken)
 	waitForSubscribers(t, s, "w", 0)
 }
 

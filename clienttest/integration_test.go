@@ -1,6 +1,6 @@
 //go:build integration
 
-package client_test
+package clienttest_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"handler/function/client"
+	"github.com/candado-dev/candado/client"
 	"handler/function/function"
 	"handler/function/function/redistest"
 )

@@ -1,13 +1,13 @@
 //go:build integration
 
-package client_test
+package clienttest_test
 
 import (
 	"errors"
 	"testing"
 	"time"
 
-	"handler/function/client"
+	"github.com/candado-dev/candado/client"
 	"handler/function/function"
 )
 
