@@ -696,38 +696,17 @@ func (q *QuorumStore) Ping(ctx context.Context) error {
 // confirm later join; masters that fail are left out of this wait. Each
 // release wakes one of the process's waiters on id (see wakeGates).
 func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}, func(), error) {
-	n, need := len(q.masters), q.quorum
 	subCtx, cancel := context.WithCancel(ctx)
 	wake := make(chan struct{}, 1)
 	q.wakes.join(id, wake)
 	done := make(chan struct{})
-	results := make(chan error, n)
+	results := make(chan error, len(q.masters))
 	var wg sync.WaitGroup
 	for _, m := range q.masters {
 		wg.Add(1)
 		go func(m *RedisStore) {
 			defer wg.Done()
-			w, stop, err := m.Subscribe(subCtx, id)
-			results <- err
-			if err != nil {
-				return
-			}
-			defer stop()
-			for {
-				select {
-				case <-w:
-					if !q.wakeAll.Load() {
-						q.wakes.released(id)
-						continue
-					}
-					select {
-					case wake <- struct{}{}:
-					default: // a wake-up is already pending
-					}
-				case <-done:
-					return
-				}
-			}
+			q.relay(subCtx, m, id, wake, done, results)
 		}(m)
 	}
 	var once sync.Once
@@ -739,6 +718,45 @@ func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}
 			q.wakes.leave(id, wake)
 		})
 	}
+	if err := q.awaitConfirmations(ctx, results); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return wake, stop, nil
+}
+
+// relay subscribes to id's releases on master m, sends the outcome to
+// results, and passes each release on (to one waiter through the wake
+// gates, or to wake) until done closes.
+func (q *QuorumStore) relay(ctx context.Context, m *RedisStore, id string, wake chan struct{}, done <-chan struct{}, results chan<- error) {
+	w, stop, err := m.Subscribe(ctx, id)
+	results <- err
+	if err != nil {
+		return
+	}
+	defer stop()
+	for {
+		select {
+		case <-w:
+			if !q.wakeAll.Load() {
+				q.wakes.released(id)
+				continue
+			}
+			select {
+			case wake <- struct{}{}:
+			default: // a wake-up is already pending
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+// awaitConfirmations waits until a majority of the masters confirmed their
+// subscription (results). It fails, ErrUnavailable, once too many failed
+// for a majority, after the store's timeout, or when ctx ends.
+func (q *QuorumStore) awaitConfirmations(ctx context.Context, results <-chan error) error {
+	n, need := len(q.masters), q.quorum
 	timer := time.NewTimer(q.opts.Timeout)
 	defer timer.Stop()
 	var ok, failed int
@@ -755,21 +773,18 @@ func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}
 				firstErr = err
 			}
 			if failed > n-need {
-				stop()
 				if errors.Is(firstErr, ErrUnavailable) {
-					return nil, nil, firstErr
+					return firstErr
 				}
-				return nil, nil, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, firstErr)
+				return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, firstErr)
 			}
 		case <-timer.C:
-			stop()
-			return nil, nil, fmt.Errorf("%w: subscribe: %d of %d masters confirmed within %s, %d needed", ErrUnavailable, ok, n, q.opts.Timeout, need)
+			return fmt.Errorf("%w: subscribe: %d of %d masters confirmed within %s, %d needed", ErrUnavailable, ok, n, q.opts.Timeout, need)
 		case <-ctx.Done():
-			stop()
-			return nil, nil, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, ctx.Err())
+			return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, ctx.Err())
 		}
 	}
-	return wake, stop, nil
+	return nil
 }
 
 // Close ends every waiter's subscriptions and closes the masters' clients.
