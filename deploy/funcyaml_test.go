@@ -3,13 +3,10 @@
 package deploy_test
 
 import (
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 type funcYAML struct {
@@ -90,14 +87,7 @@ type funcOptions struct {
 var funcSecretRef = regexp.MustCompile(`^{{\s*secret:((?:\w|['-]\w)+):([-._a-zA-Z0-9]+)\s*}}$`)
 
 func TestFuncYAML(t *testing.T) {
-	data, err := os.ReadFile("../func.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f funcYAML
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		t.Fatalf("func.yaml: %v", err)
-	}
+	f := readStrict[funcYAML](t, "../func.yaml")
 	check := func(field, got, want string) {
 		if got != want {
 			t.Errorf("func.yaml %s = %q, want %q", field, got, want)

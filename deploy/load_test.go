@@ -82,6 +82,20 @@ func documents(data []byte) [][]byte {
 	return docs
 }
 
+// readStrict decodes the YAML file at path strictly (no unknown field) into a T.
+func readStrict[T any](t *testing.T, path string) T {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v T
+	if err := yaml.UnmarshalStrict(data, &v); err != nil {
+		t.Fatalf("%s: %v", filepath.Base(path), err)
+	}
+	return v
+}
+
 // decodeFile decodes every document of a manifest strictly into its type.
 func decodeFile(path string) ([]any, error) {
 	data, err := os.ReadFile(path)

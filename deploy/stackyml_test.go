@@ -4,13 +4,10 @@ package deploy_test
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 type stackYAML struct {
@@ -58,14 +55,7 @@ type stackResources struct {
 }
 
 func TestStackYML(t *testing.T) {
-	data, err := os.ReadFile("../stack.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s stackYAML
-	if err := yaml.UnmarshalStrict(data, &s); err != nil {
-		t.Fatalf("stack.yml: %v", err)
-	}
+	s := readStrict[stackYAML](t, "../stack.yml")
 	if v := fmt.Sprint(s.Version); v != "1" && v != "1.0" {
 		t.Errorf("stack.yml version = %v, want 1.0", s.Version)
 	}

@@ -138,6 +138,17 @@ func TestEveryModeIsTuned(t *testing.T) {
 		}
 	}
 	cfg := Config{BackendTimeout: timeout, RedisMasterName: "m", RedisURLs: []string{"redis://u:pw@127.0.0.1:1/3", "redis://127.0.0.1:2"}}
+	build := func(t *testing.T, mode string, newClient func(Config) (redis.UniversalClient, error)) redis.UniversalClient {
+		t.Helper()
+		cfg := cfg
+		cfg.RedisMode = mode
+		c, err := newClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
 	t.Run("single", func(t *testing.T) {
 		c, err := newRedisClient("redis://u:pw@127.0.0.1:1/3?pool_size=7", timeout)
 		if err != nil {
@@ -151,28 +162,14 @@ func TestEveryModeIsTuned(t *testing.T) {
 		}
 	})
 	t.Run("sentinel", func(t *testing.T) {
-		cfg := cfg
-		cfg.RedisMode = ModeSentinel
-		c, err := newSentinelClient(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		o := c.(*redis.Client).Options()
+		o := build(t, ModeSentinel, newSentinelClient).(*redis.Client).Options()
 		check(t, o)
 		if o.DB != 3 || o.Username != "u" || o.Password != "pw" {
 			t.Fatalf("the first URL's credentials and database are not the master's: db %d", o.DB)
 		}
 	})
 	t.Run("cluster", func(t *testing.T) {
-		cfg := cfg
-		cfg.RedisMode = ModeCluster
-		c, err := newClusterClient(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		o := c.(*redis.ClusterClient).Options()
+		o := build(t, ModeCluster, newClusterClient).(*redis.ClusterClient).Options()
 		if o.MaxRetries > 0 || o.ReadTimeout != timeout || o.DialTimeout != timeout || o.WriteTimeout != timeout ||
 			o.PoolTimeout != timeout || !o.ContextTimeoutEnabled || o.Protocol != 2 || !o.DisableIdentity || o.MaxRedirects != 3 {
 			t.Fatalf("cluster client not tuned: %+v", o)
