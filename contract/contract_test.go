@@ -4,14 +4,19 @@ package contract
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
@@ -24,6 +29,11 @@ import (
 
 // token is the bearer token the server under test requires.
 const token = "contract-test-token"
+
+// scopedToken is a token of the tokens file that may only acquire and read
+// locks under c-scoped/, and wait for one at a time, so that 403s and 429s
+// can be exercised.
+const scopedToken = "contract-scoped-token"
 
 // server is a real Service on a private redis-server, behind httptest.
 type server struct {
@@ -40,6 +50,14 @@ func startServer(t *testing.T) *server {
 	t.Setenv("CANDADO_AUTH_TOKEN", token)
 	t.Setenv("CANDADO_MAX_TTL", "1h")
 	t.Setenv("CANDADO_MAX_WAIT", "2s")
+	digest := sha256.Sum256([]byte(scopedToken))
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	if err := os.WriteFile(tokens, []byte(`{"tokens":[{"name":"scoped","sha256":"`+hex.EncodeToString(digest[:])+
+		`","prefixes":["c-scoped/"],"verbs":["acquire","read"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CANDADO_TOKENS_FILE", tokens)
+	t.Setenv("CANDADO_MAX_WAITERS_PER_IDENTITY", "1")
 	cfg, err := function.LoadConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +156,7 @@ func (c *checker) request(t *testing.T, ex exchange) *http.Request {
 	if ex.body != "" && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if !ex.noAuth {
+	if !ex.noAuth && req.Header.Get("Authorization") == "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return req
@@ -170,9 +188,9 @@ func (c *checker) do(t *testing.T, ex exchange) answer {
 		}
 	}
 	switch resp.StatusCode {
-	case http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		if got := resp.Header.Get("Retry-After"); got == "" {
-			t.Errorf("%s: a 503 without Retry-After", name)
+			t.Errorf("%s: a %d without Retry-After", name, resp.StatusCode)
 		}
 	case http.StatusUnauthorized:
 		if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="candado"` {
@@ -402,6 +420,72 @@ func TestContract(t *testing.T) {
 		if allow := got.resp.Header.Get("Allow"); allow != "POST" {
 			t.Errorf("GET / as a CloudEvent: Allow %q, want POST", allow)
 		}
+	})
+
+	t.Run("access", func(t *testing.T) {
+		scoped := map[string]string{"Authorization": "Bearer " + scopedToken}
+		with := func(h map[string]string) map[string]string {
+			m := map[string]string{"Authorization": "Bearer " + scopedToken}
+			for k, v := range h {
+				m[k] = v
+			}
+			return m
+		}
+		// Outside its prefixes, or without the verb: 403.
+		for _, ex := range []exchange{
+			{method: "GET", target: "/acquire/c-other", route: "/acquire/{id}"},
+			{method: "POST", target: "/acquire/c-other", body: `{"ttl":"1s"}`, route: "/acquire/{id}"},
+			{method: "GET", target: "/release/c-scoped/x?owner=x", route: "/release/{id}"},
+			{method: "POST", target: "/release/c-scoped/x", body: `{"owner":"x"}`, route: "/release/{id}"},
+			{method: "GET", target: "/heartbeat/c-scoped/x?owner=x", route: "/heartbeat/{id}"},
+			{method: "POST", target: "/heartbeat/c-scoped/x", body: `{"owner":"x"}`, route: "/heartbeat/{id}"},
+			{method: "GET", target: "/locks/c-other", route: "/locks/{id}"},
+			{method: "POST", target: "/", body: `{}`, route: "/", header: with(map[string]string{
+				"Ce-Specversion": "1.0", "Ce-Type": "dev.candado.lock.acquire", "Ce-Source": "/contract",
+				"Ce-Id": "ce-403", "Ce-Subject": "c-other", "Content-Type": "application/json"})},
+		} {
+			if ex.header == nil {
+				ex.header = scoped
+			}
+			ex.validRequest, ex.status, ex.code = true, 403, "forbidden"
+			c.do(t, ex)
+		}
+		c.do(t, exchange{method: "GET", target: "/locks/c-scoped/x", header: scoped, route: "/locks/{id}", validRequest: true, status: 200})
+
+		// One waiter per identity: while one waits, the next is a 429.
+		c.do(t, exchange{method: "GET", target: "/acquire/c-scoped/w", header: scoped, route: "/acquire/{id}", validRequest: true, status: 200})
+		raw := func(target string) int {
+			req, _ := http.NewRequest("GET", c.srv.URL+target, nil)
+			req.Header.Set("Authorization", "Bearer "+scopedToken)
+			resp, err := c.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		waiter := make(chan int, 1)
+		wait := func() { waiter <- raw("/acquire/c-scoped/w?wait=2s") }
+		go wait()
+		// A probe that takes the one slot first refuses the waiter: start it again.
+		for in, deadline := false, time.Now().Add(10*time.Second); !in; {
+			if time.Now().After(deadline) {
+				t.Fatal("the scoped identity's waiter never got in")
+			}
+			select {
+			case <-waiter:
+				go wait()
+			default:
+				in = raw("/acquire/c-scoped/w?wait=1ms") == http.StatusTooManyRequests
+			}
+		}
+		c.do(t, exchange{method: "GET", target: "/acquire/c-scoped/w?wait=1s", header: scoped, route: "/acquire/{id}", validRequest: true, status: 429, code: "too_many_waiters"})
+		c.do(t, exchange{method: "POST", target: "/acquire/c-scoped/w", body: `{"wait":"1s"}`, header: scoped, route: "/acquire/{id}", validRequest: true, status: 429, code: "too_many_waiters"})
+		c.do(t, exchange{method: "POST", target: "/", body: `{"wait":"1s"}`, route: "/", validRequest: true, status: 429, code: "too_many_waiters",
+			header: with(map[string]string{"Ce-Specversion": "1.0", "Ce-Type": "dev.candado.lock.acquire", "Ce-Source": "/contract",
+				"Ce-Id": "ce-429", "Ce-Subject": "c-scoped/w", "Content-Type": "application/json"})})
+		<-waiter
 	})
 
 	// Last: with Redis gone, every call that needs it is a 503.

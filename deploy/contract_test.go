@@ -21,8 +21,12 @@ const (
 	readinessPath = "/readyz"
 	secretName    = "candado"
 	brokerName    = "candado"
-	envPrefix     = "CANDADO_"
-	openfaasDir   = "/var/openfaas/secrets/"
+	// oidcAudience is the Triggers' spec.subscriber.audience: the aud of the
+	// JWTs the broker sends with authentication-oidc on, which deploy/README
+	// tells operators to set as CANDADO_OIDC_AUDIENCE.
+	oidcAudience = "candado"
+	envPrefix    = "CANDADO_"
+	openfaasDir  = "/var/openfaas/secrets/"
 )
 
 var (

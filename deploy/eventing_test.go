@@ -3,6 +3,8 @@
 package deploy_test
 
 import (
+	"os"
+	"regexp"
 	"slices"
 	"testing"
 
@@ -57,6 +59,9 @@ func TestEventing(t *testing.T) {
 		if ref == nil || ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service" || ref.Name != appName {
 			t.Errorf("%s: subscriber %+v, want the Knative Service %s", where, ref, appName)
 		}
+		if aud := tr.Spec.Subscriber.Audience; aud == nil || *aud != oidcAudience {
+			t.Errorf("%s: subscriber.audience %v, want %q so that the broker's OIDC tokens name Candado", where, aud, oidcAudience)
+		}
 		d := tr.Spec.Delivery
 		if d == nil {
 			t.Errorf("%s: no delivery policy", where)
@@ -76,6 +81,12 @@ func TestEventing(t *testing.T) {
 		} else if key := dls.Ref.APIVersion + "/" + dls.Ref.Kind + "/" + dls.Ref.Name; !sinks[key] {
 			t.Errorf("%s: deadLetterSink %s is not defined in deploy/eventing", where, key)
 		}
+	}
+	// deploy/README tells operators to give Candado the Triggers' audience.
+	if doc, err := os.ReadFile("README.md"); err != nil {
+		t.Error(err)
+	} else if !regexp.MustCompile(`CANDADO_OIDC_AUDIENCE[^\n]*\n\s*value: ` + regexp.QuoteMeta(oidcAudience) + `\n`).Match(doc) {
+		t.Errorf("deploy/README.md does not set CANDADO_OIDC_AUDIENCE to the Triggers' audience %q", oidcAudience)
 	}
 	for _, rt := range requestTypes {
 		if byType[rt] != 1 {

@@ -54,7 +54,7 @@ type Config struct {
 	// MaxWaiters caps the acquires waiting at once in this instance; past it
 	// a waiting acquire answers 503 at once. 0 means the default, 1000.
 	MaxWaiters int `envconfig:"CANDADO_MAX_WAITERS" default:"1000"`
-	// AuthToken, when set, is the bearer token every lock route requires.
+	// AuthToken, when set, is a bearer token with every right (see access).
 	AuthToken string `envconfig:"CANDADO_AUTH_TOKEN"`
 	// AuthTokenFrom says where AuthToken came from. Empty, from wherever,
 	// means no token: the documented way to serve Knative Eventing's
@@ -68,6 +68,26 @@ type Config struct {
 	EventSink string `envconfig:"CANDADO_EVENT_SINK"`
 	// BackendTimeout bounds each Redis round trip, so a dead backend is a fast 503.
 	BackendTimeout time.Duration `envconfig:"CANDADO_BACKEND_TIMEOUT" default:"500ms"`
+
+	// Access control (see package access and access.go).
+
+	// TokensFile is the path of the scoped tokens file, re-read when it
+	// changes; unset, /var/openfaas/secrets/candado-tokens when it exists.
+	TokensFile string `envconfig:"CANDADO_TOKENS_FILE"`
+	// OIDCIssuer and OIDCAudience, both set, accept OIDC tokens (Knative
+	// Eventing's sender identity) from that issuer for that audience.
+	OIDCIssuer   string `envconfig:"CANDADO_OIDC_ISSUER"`
+	OIDCAudience string `envconfig:"CANDADO_OIDC_AUDIENCE"`
+	// OIDCCAFile is a PEM bundle trusted for the issuer, besides the system's.
+	OIDCCAFile string `envconfig:"CANDADO_OIDC_CA_FILE"`
+	// OwnerKey keys derived and bound owners; empty keeps one made once in
+	// Redis (SET NX), so replicas agree.
+	OwnerKey string `envconfig:"CANDADO_OWNER_KEY"`
+	// OwnerKeyFrom says where OwnerKey came from.
+	OwnerKeyFrom Origin `ignored:"true"`
+	// MaxWaitersPerIdentity caps each identity's acquires with a wait in
+	// flight on this instance (429 too_many_waiters past it); 0: no cap.
+	MaxWaitersPerIdentity int `envconfig:"CANDADO_MAX_WAITERS_PER_IDENTITY"`
 
 	// Deadline is the entry's request deadline: how long after a request
 	// arrives the platform's server cuts its answer (0: never). Each entry
@@ -141,6 +161,7 @@ func LoadConfig() (Config, error) {
 			return Config{}, err
 		}
 	}
+	c.TokensFile = tokensFile(c.TokensFile)
 	port, notice, err := loadPort()
 	if err != nil {
 		return Config{}, err
@@ -187,6 +208,7 @@ var secrets = []struct {
 }{
 	{"REDIS_URL", "candado-redis-url", func(c *Config) *string { return &c.RedisURL }, func(c *Config) *Origin { return &c.RedisURLFrom }},
 	{"AUTH_TOKEN", "candado-auth-token", func(c *Config) *string { return &c.AuthToken }, func(c *Config) *Origin { return &c.AuthTokenFrom }},
+	{"OWNER_KEY", "candado-owner-key", func(c *Config) *string { return &c.OwnerKey }, func(c *Config) *Origin { return &c.OwnerKeyFrom }},
 }
 
 // OpenFaaSSecrets is where OpenFaaS mounts a function's secrets.
@@ -309,5 +331,6 @@ func (c Config) Validate() error {
 	if c.Deadline < 0 {
 		errs = append(errs, fmt.Errorf("config: the entry's request deadline must not be negative, got %s", c.Deadline))
 	}
+	errs = append(errs, c.validateAccess()...)
 	return errors.Join(errs...)
 }

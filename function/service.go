@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"handler/function/function/access"
 	"handler/function/function/api"
 	"handler/function/function/events"
 	"handler/function/function/httpapi"
@@ -46,6 +47,10 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: log}
 	m := newMetrics(s.waiters)
+	authz, err := newAuthorizer(cfg, log, m.registry)
+	if err != nil {
+		return nil, err
+	}
 	var locks api.Locks
 	ready := s.Ready
 	if why := cfg.unusable(); why != "" {
@@ -65,11 +70,13 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		s.sink = events.NewSink(cfg.EventSink, cfg.EventSource, log)
 		locks = s.sink.Wrap(locks)
 	}
+	// Owners are scoped to the identity that named them, and each identity
+	// has its own cap of waiting acquires, in both mappings.
+	owners := ownerKey(cfg, s.store, s.unusable)
+	locks = access.NewWaiters(cfg.MaxWaitersPerIdentity).Wrap(owners.Bind(locks))
 	limits := api.Limits{DefaultTTL: cfg.DefaultTTL, MaxTTL: cfg.MaxTTL, MaxWait: cfg.MaxWait, Deadline: cfg.Deadline}
 	httpHandler := &httpapi.Handler{Locks: locks, Limits: limits, Ready: ready, Metrics: m.handler()}
-	// The auth token keys derived owners, so knowing an event's source and id
-	// is not enough to release its lock.
-	ev := &events.Handler{Locks: locks, Limits: limits, Source: cfg.EventSource, OwnerSecret: cfg.AuthToken}
+	ev := &events.Handler{Locks: locks, Limits: limits, Source: cfg.EventSource, Owners: owners, Access: authz}
 	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Waits are cut to end before the entry's request deadline, counted
 		// from here (see api.Request.Do).
@@ -80,7 +87,8 @@ func NewService(cfg Config, log *slog.Logger) (*Service, error) {
 		}
 		httpHandler.ServeHTTP(w, r)
 	})
-	s.handler = m.instrument(s.authorize(route), routeOf)
+	guard := access.Middleware{Authorizer: authz, Public: httpapi.Public, Right: right, Deny: httpapi.Deny}
+	s.handler = m.instrument(guard.Wrap(route), routeOf)
 	return s, nil
 }
 

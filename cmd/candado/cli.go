@@ -124,11 +124,20 @@ Runs the Candado server. It is configured only by these environment variables
                         and its answer says wait_cut (clients ask again for the rest)
   CANDADO_MAX_WAITERS   most acquires waiting at once in this process (default 1000);
                         past it a waiting acquire answers 503 with Retry-After at once
-  CANDADO_AUTH_TOKEN    bearer token every lock route requires, when set
+  CANDADO_AUTH_TOKEN    a bearer token with every right, when set
+  CANDADO_TOKENS_FILE   JSON file of scoped tokens (name, sha256, prefixes, verbs),
+                        re-read when it changes
+  CANDADO_OIDC_ISSUER, CANDADO_OIDC_AUDIENCE  accept OIDC tokens (Knative Eventing's
+                        sender identity) from that issuer for that audience
+  CANDADO_OIDC_CA_FILE  PEM certificates trusted for the OIDC issuer
+  CANDADO_OWNER_KEY     secret key of derived and bound owners (default: one kept in Redis)
+  CANDADO_MAX_WAITERS_PER_IDENTITY  most waiting acquires per token or identity
+                        (default 0: no cap); past it 429 too_many_waiters
   CANDADO_BACKEND_TIMEOUT  bound of each Redis round trip (default 500ms)
   CANDADO_EVENT_SOURCE  CloudEvents source of reply events (default /candado)
   CANDADO_EVENT_SINK    http(s) URL that gets acquired/released CloudEvents, when set
-  CANDADO_REDIS_URL_FILE, CANDADO_AUTH_TOKEN_FILE   read those two from files
+  CANDADO_REDIS_URL_FILE, CANDADO_AUTH_TOKEN_FILE, CANDADO_OWNER_KEY_FILE
+                        read those from files
 The server reads a request's headers within 5s and the whole request within
 10s, and answers within CANDADO_MAX_WAIT + 20s. SIGTERM or SIGINT stops it
 gracefully.

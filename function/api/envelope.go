@@ -71,6 +71,12 @@ func CodeOf(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrUnauthorized):
+		return CodeUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return CodeForbidden
+	case errors.Is(err, ErrTooManyWaiters):
+		return CodeTooManyWaiters
 	case errors.Is(err, lock.ErrHeld):
 		return CodeHeld
 	case errors.Is(err, lock.ErrNotHeld):

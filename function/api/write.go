@@ -18,6 +18,10 @@ func StatusOf(code string) int {
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeTooManyWaiters:
+		return http.StatusTooManyRequests
 	case CodeNotFound:
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
@@ -34,12 +38,12 @@ func WriteResult(w http.ResponseWriter, id string, lease lock.Lease, err error) 
 	Write(w, StatusOf(env.Code), env)
 }
 
-// Write writes env as JSON with status; a 503 carries Retry-After.
+// Write writes env as JSON with status; a 503 and a 429 carry Retry-After.
 func Write(w http.ResponseWriter, status int, env Envelope) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		h.Set("Retry-After", "1")
 	}
 	if status == http.StatusUnauthorized {

@@ -51,13 +51,26 @@
 // # Derived owners
 //
 // An acquire event whose data names no owner gets one derived from the
-// event's source and id (DeriveOwner), so a redelivered event (at-least-once
-// delivery, possibly to another replica) is an idempotent re-acquire by the
-// same owner: it keeps the fence and gets the same answer. The derivation is
-// HMAC-SHA256 keyed by OwnerKey, a fixed function of the deployment's
-// configuration (Handler.Source and the optional Handler.OwnerSecret behind
-// a constant domain-separation string), never random per process. The
-// derived owner is returned in data.owner like a minted one.
+// event's source and id, so a redelivered event (at-least-once delivery,
+// possibly to another replica) is an idempotent re-acquire by the same
+// owner: it keeps the fence and gets the same answer. With Handler.Owners
+// set (the service always sets it) the derivation is access.DeriveOwner:
+// HMAC-SHA256 keyed by a secret every replica shares, over the sender's
+// identity, the source and the id, so nobody without the key can compute it
+// and two senders reusing one source and id are two owners. Without it, the
+// derivation is DeriveOwner keyed by OwnerKey, a fixed function of
+// Handler.Source and Handler.OwnerSecret. The derived owner is returned in
+// data.owner like a minted one.
+//
+// # Access
+//
+// Authentication happens before the handler (access.Middleware), which puts
+// the sender's identity in the request's context. With Handler.Access set,
+// each event is checked against that identity's rights: its type's verb on
+// its lock id. An event outside them is a 403 forbidden; in a batch, the
+// whole batch is refused before anything is carried out, naming the event.
+// Binding owners to identities and capping waiters per identity happen in
+// Handler.Locks (see access.OwnerKey.Bind and access.Waiters.Wrap).
 package events
 
 import (
@@ -81,6 +94,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 
+	"handler/function/function/access"
 	"handler/function/function/api"
 	"handler/function/function/lock"
 )
@@ -139,8 +153,9 @@ func IsCloudEvent(r *http.Request) bool {
 	return len(ct) >= len(prefix) && strings.EqualFold(ct[:len(prefix)], prefix)
 }
 
-// Handler serves CloudEvents. Auth and the choice between it and the HTTP
-// routes happen before it (see function.Service).
+// Handler serves CloudEvents. Authentication and the choice between it and
+// the HTTP routes happen before it (see function.Service); the rights of
+// each event are checked here.
 type Handler struct {
 	Locks  api.Locks
 	Limits api.Limits
@@ -150,7 +165,15 @@ type Handler struct {
 	// only this deployment can compute them. Empty keys them by Source alone:
 	// then anyone who knows an event's source and id can compute its owner.
 	// Changing it (or Source) changes the owners of events redelivered later.
+	// Owners, when set, replaces it.
 	OwnerSecret string
+	// Owners, when set, is the secret key of derived owners, which then also
+	// bind the sender's identity (see access.DeriveOwner). Binding the
+	// owners an event names to its sender is Locks' job (access.OwnerKey.Bind).
+	Owners *access.OwnerKey
+	// Access, when set, checks each event's lock id against its sender's
+	// rights (the identity access.Middleware put in the request's context).
+	Access *access.Authorizer
 
 	keyOnce sync.Once
 	key     []byte
@@ -201,7 +224,7 @@ func (h *Handler) single(ctx context.Context, msg binding.MessageReader) answer 
 	if err != nil {
 		return h.answer(api.Request{}, lock.Lease{}, fmt.Errorf("%w: malformed CloudEvent: %w", lock.ErrInvalid, err))
 	}
-	req, err := Decode(*e, h.Limits, h.ownerKey())
+	req, err := h.sender(ctx).decode(*e)
 	var lease lock.Lease
 	if err == nil {
 		lease, err = req.Do(ctx, h.Locks)
@@ -217,10 +240,10 @@ func (h *Handler) batch(ctx context.Context, w http.ResponseWriter, body []byte)
 		h.answer(api.Request{}, lock.Lease{}, fmt.Errorf("%w: batch is not a JSON array of CloudEvents: %w", lock.ErrInvalid, err)).writeError(w)
 		return
 	}
-	key := h.ownerKey()
+	s := h.sender(ctx)
 	reqs := make([]api.Request, len(evs))
 	for i, e := range evs {
-		req, err := Decode(e, h.Limits, key)
+		req, err := s.decode(e)
 		if err != nil {
 			h.answer(req, lock.Lease{}, err).inBatch(i).writeError(w)
 			return
@@ -298,6 +321,12 @@ func (a answer) writeError(w http.ResponseWriter) {
 // the lock id in particular, and the error wraps lock.ErrInvalid or
 // api.ErrTooLarge. It does no I/O.
 func Decode(e event.Event, lim api.Limits, key []byte) (api.Request, error) {
+	return decode(e, lim, func(source, id string) string { return DeriveOwner(key, source, id) })
+}
+
+// decode is Decode with derive making the owner of an acquire that names
+// none from the event's source and id.
+func decode(e event.Event, lim api.Limits, derive func(source, id string) string) (api.Request, error) {
 	typ := e.Type()
 	if typ == "" {
 		return api.Request{}, fmt.Errorf("%w: CloudEvent has no type; want %s, %s or %s", lock.ErrInvalid, TypeAcquire, TypeRelease, TypeHeartbeat)
@@ -334,7 +363,7 @@ func Decode(e event.Event, lim api.Limits, key []byte) (api.Request, error) {
 		return req, fmt.Errorf("%w: no lock id: set the event's subject or \"id\" in its data", lock.ErrInvalid)
 	}
 	if op == api.Acquire && p.Owner == "" {
-		p.Owner = DeriveOwner(key, e.Source(), e.ID())
+		p.Owner = derive(e.Source(), e.ID())
 	}
 	return lim.Resolve(op, p)
 }
