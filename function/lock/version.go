@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -17,12 +18,14 @@ import (
 // write after TIME (the default from 5.0 on).
 const MinRedis = "4.0"
 
-// versionCheck finds out, once, whether a script error comes from a Redis
-// older than MinRedis. It costs nothing until a script fails with an error
-// of Redis' own, so a cold start does no extra round trip.
+// versionCheck finds out whether a script error comes from a Redis older
+// than MinRedis. It costs nothing until a script fails with an error of
+// Redis' own, so a cold start does no extra round trip; an INFO that fails
+// is asked again at the next such error.
 type versionCheck struct {
-	once sync.Once
-	err  error // non-nil when Redis is too old
+	mu    sync.Mutex
+	known bool  // INFO has answered
+	err   error // non-nil when Redis is too old
 }
 
 // explain returns err, or an error that says which Redis is needed when err
@@ -32,15 +35,21 @@ func (v *versionCheck) explain(ctx context.Context, rdb redis.UniversalClient, e
 	if !errors.As(err, &rerr) || redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return err // a network error, or one that says nothing of the version
 	}
-	v.once.Do(func() {
-		info, ierr := rdb.Info(ctx, "server").Result()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.known {
+		// Its own bound: the request's may be nearly spent by now.
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		info, ierr := rdb.Info(ictx, "server").Result()
+		cancel()
 		if ierr != nil {
-			return
+			return err
 		}
+		v.known = true
 		if version, old := tooOld(info); old {
 			v.err = fmt.Errorf("redis %s is too old: Candado needs Redis %s or later", version, MinRedis)
 		}
-	})
+	}
 	if v.err != nil {
 		return fmt.Errorf("%w (%w)", v.err, err)
 	}
