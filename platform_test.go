@@ -202,8 +202,8 @@ func TestPlatformKnative(t *testing.T) {
 	root := moduleRoot(t)
 	var bin, buildDir string
 	for _, b := range knativeBuilds {
+		dir := t.TempDir() // the test's, not the subtest's: the checks below run its binary
 		t.Run("build/"+b.name, func(t *testing.T) {
-			dir := t.TempDir()
 			writeKnativeScaffolding(t, root, dir, b.copyRequires)
 			env := buildEnv(append([]string{"CGO_ENABLED=0", "GO111MODULE=on"}, b.env...)...)
 			if b.tidy {
