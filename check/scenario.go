@@ -449,9 +449,16 @@ func brokenService(env Env, redisURL string, how Breakage) string {
 }
 
 // BuildCandado builds cmd/candado into dir and returns the binary's path.
+// cmd/candado is a module of its own, found beside the go.mod of the module
+// the caller runs in (this one).
 func BuildCandado(dir string) (string, error) {
 	bin := filepath.Join(dir, "candado")
-	cmd := exec.Command("go", "build", "-o", bin, "handler/function/cmd/candado")
+	goMod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	src := filepath.Join(filepath.Dir(strings.TrimSpace(string(goMod))), "cmd", "candado")
+	cmd := exec.Command("go", "build", "-C", src, "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/candado: %v\n%s", err, out)
 	}
