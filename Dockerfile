@@ -5,12 +5,15 @@
 
 FROM golang:1.24 AS build
 WORKDIR /src
+# cmd/candado is a module of its own that takes the service (the root module)
+# and the client (client/) from this tree through replaces: their go.mod files
+# must be there to download its dependencies.
 COPY go.mod go.sum ./
-# go.mod replaces the client module with ./client: its go.mod must be there to download.
 COPY client/go.mod client/
-RUN go mod download
+COPY cmd/candado/go.mod cmd/candado/go.sum cmd/candado/
+RUN go -C cmd/candado mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /candado ./cmd/candado
+RUN CGO_ENABLED=0 go build -C cmd/candado -trimpath -ldflags "-s -w" -o /candado .
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /candado /candado

@@ -1,6 +1,3 @@
-// Package function is the Knative Functions entry of Candado: the func-go
-// runtime serves Handle and calls Start, Stop, Ready and Alive. Everything
-// here delegates to handler/function/function.
 package function
 
 import (
@@ -12,7 +9,6 @@ import (
 
 	impl "handler/function/function"
 	"handler/function/function/api"
-	"handler/function/function/httpapi"
 )
 
 // Function is the Knative Functions instance.
@@ -78,7 +74,7 @@ func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	svc := f.svc.Load()
 	if svc == nil {
-		httpapi.Write(w, http.StatusServiceUnavailable, api.Envelope{Error: "starting", Code: api.CodeUnavailable})
+		api.Write(w, http.StatusServiceUnavailable, api.Envelope{Error: "starting", Code: api.CodeUnavailable})
 		return
 	}
 	svc.ServeHTTP(w, r)

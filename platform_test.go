@@ -183,20 +183,10 @@ func TestPlatformOpenFaaS(t *testing.T) {
 // real runtime: a scaffolding main module `s` (testdata/knative) that
 // requires the function's module through a replace to ./f, a link to this
 // repository, patched with the module name read from go.mod, whose main
-// calls knative.dev/func-go's http.Start(f.New()); then `go mod tidy` and
-// `go build` with CGO_ENABLED=0. It runs the binary in the environment a
-// Knative Service made by `func deploy` gives it and checks readiness, a
-// grant, a long wait, SIGTERM and an empty Redis URL.
-//
-// The build runs `go mod tidy` before `go build`, as func's s2i builder and
-// `func run` do. Not reproduced, because either fails today: func v1.22 and
-// later also copy the function's require lines (not its replace lines) into
-// the scaffolding's go.mod, so the requirement of the client module (replaced
-// by ./client, not yet published) has nowhere to come from until the client
-// is published and required at a tagged version; and func v1.23's host
-// builder runs `go build` without tidying, which stops on "updates to go.mod
-// needed" because func-go v0.22.0 selects newer golang.org/x modules than the
-// root go.mod (held at go 1.24) lists.
+// calls knative.dev/func-go's http.Start(f.New()). It builds it the three
+// ways func does (see knativeBuilds) and runs the host builder's binary in
+// the environment a Knative Service made by `func deploy` gives it: checks
+// readiness, a grant, a long wait, SIGTERM and an empty Redis URL.
 func TestPlatformKnative(t *testing.T) {
 	// In-process first: Ready must be false before Start was called.
 	{
@@ -210,39 +200,27 @@ func TestPlatformKnative(t *testing.T) {
 	}
 
 	root := moduleRoot(t)
-	module, goLine := readGoMod(t, filepath.Join(root, "go.mod"))
-	buildDir := t.TempDir()
-	scaffold := filepath.Join(root, "testdata", "knative")
-	goMod := readFile(t, filepath.Join(scaffold, "go.mod"))
-	mainGo := readFile(t, filepath.Join(scaffold, "main.go"))
-	// func's patch: the module name where the scaffolding says "function"
-	// (the require, the replace, and main's import), and the function's go
-	// line when it is newer than the scaffolding's.
-	goMod = regexp.MustCompile(`(?m)^(\s*(?:require\s+|replace\s+)?)function(\s)`).ReplaceAllString(goMod, "${1}"+module+"${2}")
-	if _, scaffoldGo := readGoModText(goMod); versionLess(scaffoldGo, goLine) {
-		goMod = regexp.MustCompile(`(?m)^go .*$`).ReplaceAllString(goMod, "go "+goLine)
+	var bin, buildDir string
+	for _, b := range knativeBuilds {
+		dir := t.TempDir() // the test's, not the subtest's: the checks below run its binary
+		t.Run("build/"+b.name, func(t *testing.T) {
+			writeKnativeScaffolding(t, root, dir, b.copyRequires)
+			env := buildEnv(append([]string{"CGO_ENABLED=0", "GO111MODULE=on"}, b.env...)...)
+			if b.tidy {
+				run(t, dir, env, goPath(t), "mod", "tidy")
+			}
+			out := filepath.Join(dir, "fn")
+			run(t, dir, env, goPath(t), "build", "-o", out)
+			if got := run(t, dir, env, goPath(t), "list", "-m", "knative.dev/func-go"); !strings.Contains(got, "v0.22.0") {
+				t.Fatalf("built with %s, want knative.dev/func-go v0.22.0", strings.TrimSpace(got))
+			}
+			if b.run {
+				bin, buildDir = out, dir
+			}
+		})
 	}
-	mainGo = strings.ReplaceAll(mainGo, `"function"`, strconv.Quote(module))
-	if !strings.Contains(goMod, "replace "+module+" => ./f") || !strings.Contains(mainGo, strconv.Quote(module)) {
-		t.Fatalf("patching the scaffolding for %s failed:\n%s\n%s", module, goMod, mainGo)
-	}
-	if _, need := readGoModText(goMod); versionLess(strings.TrimPrefix(goEnv("GOVERSION"), "go"), need) {
-		t.Fatalf("the scaffolding needs go %s (knative.dev/func-go v0.22.0 asks for it) and this toolchain is %s: install Go %s or later", need, goEnv("GOVERSION"), need)
-	}
-	writeFile(t, filepath.Join(buildDir, "go.mod"), goMod)
-	writeFile(t, filepath.Join(buildDir, "main.go"), mainGo)
-	writeFile(t, filepath.Join(buildDir, "go.sum"), readFile(t, filepath.Join(root, "go.sum")))
-	// func links f to the function's root.
-	if err := os.Symlink(root, filepath.Join(buildDir, "f")); err != nil {
-		t.Fatal(err)
-	}
-
-	env := buildEnv("CGO_ENABLED=0", "GO111MODULE=on", "GOFLAGS=")
-	run(t, buildDir, env, goPath(t), "mod", "tidy")
-	bin := filepath.Join(buildDir, "fn")
-	run(t, buildDir, env, goPath(t), "build", "-o", bin, ".")
-	if out := run(t, buildDir, env, goPath(t), "list", "-m", "knative.dev/func-go"); !strings.Contains(out, "v0.22.0") {
-		t.Fatalf("built with %s, want knative.dev/func-go v0.22.0", strings.TrimSpace(out))
+	if bin == "" {
+		t.Fatal("the host builder's build failed: nothing to run")
 	}
 
 	fy := readFuncYAML(t, root)
@@ -328,6 +306,95 @@ func TestPlatformKnative(t *testing.T) {
 		defer srv.kill()
 		checkNeverGranted(t, srv, "/health/readiness", "CANDADO_REDIS_URL")
 	})
+}
+
+// knativeBuilds are the ways func builds the scaffolding. func v1.22 and
+// later add the function's require lines (not its replace lines) to the
+// scaffolding's go.mod; the host builder (func v1.23, `builder: host` in
+// func.yaml) then runs `go build` with CGO_ENABLED=0 and the caller's
+// environment, without `go mod tidy`, so the copied requirements must
+// already agree with what the scaffolding selects (go's default
+// -mod=readonly stops on "updates to go.mod needed"). The s2i builder and
+// `func run` run `go mod tidy` first. func v1.21 copied no requirements and
+// relied on tidy.
+var knativeBuilds = []struct {
+	name         string
+	copyRequires bool
+	tidy         bool
+	env          []string
+	run          bool // the build whose binary the checks run
+}{
+	{name: "host (func v1.23)", copyRequires: true, env: []string{"GOFLAGS="}, run: true},
+	{name: "s2i and func run (func v1.23)", copyRequires: true, tidy: true, env: []string{"GOFLAGS="}},
+	{name: "tidy without copied requires (func v1.21)", tidy: true, env: []string{"GOFLAGS="}},
+}
+
+// writeKnativeScaffolding writes func's scaffolding for the function at root
+// into dir: testdata/knative patched with the module name (the require, the
+// replace and main's import), the function's go line when it is newer, with
+// copyRequires the function's requirements the scaffolding does not list
+// itself (at the function's versions; its replace lines are not copied), the
+// scaffolding's go.sum followed by the function's, and f linked to root.
+func writeKnativeScaffolding(t *testing.T, root, dir string, copyRequires bool) {
+	t.Helper()
+	rootMod := readFile(t, filepath.Join(root, "go.mod"))
+	module, goLine := readGoModText(rootMod)
+	scaffold := filepath.Join(root, "testdata", "knative")
+	goMod := readFile(t, filepath.Join(scaffold, "go.mod"))
+	mainGo := readFile(t, filepath.Join(scaffold, "main.go"))
+	goMod = regexp.MustCompile(`(?m)^(\s*(?:require\s+|replace\s+)?)function(\s)`).ReplaceAllString(goMod, "${1}"+module+"${2}")
+	if _, scaffoldGo := readGoModText(goMod); versionLess(scaffoldGo, goLine) {
+		goMod = regexp.MustCompile(`(?m)^go .*$`).ReplaceAllString(goMod, "go "+goLine)
+	}
+	mainGo = strings.ReplaceAll(mainGo, `"function"`, strconv.Quote(module))
+	if !strings.Contains(goMod, "replace "+module+" => ./f") || !strings.Contains(mainGo, strconv.Quote(module)) {
+		t.Fatalf("patching the scaffolding for %s failed:\n%s\n%s", module, goMod, mainGo)
+	}
+	if copyRequires {
+		listed := map[string]bool{}
+		for _, r := range goModRequires(goMod) {
+			listed[r[0]] = true
+		}
+		var add []string
+		for _, r := range goModRequires(rootMod) {
+			if !listed[r[0]] {
+				add = append(add, "\t"+r[0]+" "+r[1]+"\n")
+			}
+		}
+		if len(add) > 0 {
+			goMod += "\nrequire (\n" + strings.Join(add, "") + ")\n"
+		}
+	}
+	if _, need := readGoModText(goMod); versionLess(strings.TrimPrefix(goEnv("GOVERSION"), "go"), need) {
+		t.Fatalf("the scaffolding needs go %s (knative.dev/func-go v0.22.0 asks for it) and this toolchain is %s: install Go %s or later", need, goEnv("GOVERSION"), need)
+	}
+	writeFile(t, filepath.Join(dir, "go.mod"), goMod)
+	writeFile(t, filepath.Join(dir, "main.go"), mainGo)
+	writeFile(t, filepath.Join(dir, "go.sum"), readFile(t, filepath.Join(scaffold, "go.sum"))+readFile(t, filepath.Join(root, "go.sum")))
+	if err := os.Symlink(root, filepath.Join(dir, "f")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// goModRequires returns the [path, version] pairs of a go.mod's require
+// lines, in blocks or single.
+func goModRequires(text string) [][2]string {
+	var reqs [][2]string
+	inBlock := false
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "require" && f[1] == "(":
+			inBlock = true
+		case inBlock && len(f) == 1 && f[0] == ")":
+			inBlock = false
+		case inBlock && len(f) >= 2 && !strings.HasPrefix(f[0], "//"):
+			reqs = append(reqs, [2]string{f[0], f[1]})
+		case !inBlock && len(f) >= 3 && f[0] == "require":
+			reqs = append(reqs, [2]string{f[1], f[2]})
+		}
+	}
+	return reqs
 }
 
 // ---- what the checks assert ----

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"handler/function/function/api"
 	"io"
 	"net/http"
 	"net/url"
@@ -30,17 +31,11 @@ type Client struct {
 	LastBad *atomic.Value
 }
 
+// envelope is api.Envelope with its data read as a lease (the outer Data
+// field wins over the embedded one in encoding/json).
 type envelope struct {
-	Error   string `json:"error"`
-	Code    string `json:"code"`
-	Success bool   `json:"success"`
-	Data    struct {
-		ID    string `json:"id"`
-		State int    `json:"state"`
-		Owner string `json:"owner"`
-		Fence int64  `json:"fence"`
-		TTLms int64  `json:"ttl_ms"`
-	} `json:"data"`
+	api.Envelope
+	Data api.LeaseData `json:"data"`
 }
 
 // Do performs one operation and records it; it returns the output and

@@ -224,7 +224,7 @@ func FuzzQueryString(f *testing.F) {
 		if err := dec.Decode(&env); err != nil {
 			t.Fatalf("%s %s?%s: not an envelope: %v", method, path, query, err)
 		}
-		if env.Success != (res.StatusCode == http.StatusOK) || httpapi.StatusOf(env.Code) != res.StatusCode {
+		if env.Success != (res.StatusCode == http.StatusOK) || api.StatusOf(env.Code) != res.StatusCode {
 			t.Fatalf("%s %s?%s: status %d with success %v code %q", method, path, query, res.StatusCode, env.Success, env.Code)
 		}
 		if res.StatusCode == http.StatusMethodNotAllowed && res.Header.Get("Allow") == "" {

@@ -165,105 +165,142 @@ func step(s State, in Input, out Output) []State {
 		return []State{{MaxFence: s.MaxFence, Fence: s.Fence, Now: t0}}
 	}
 	held := s.Owner != ""
-	// canBeAlive: the lease may still run at t0, the earliest point.
-	canBeAlive := held && t0 < s.ExpHi
-	// canBeExpired: the lease may have ended by the op's return; taking
-	// that branch moves the linearization point to at least ExpLo.
-	canBeExpired := held && in.Ret >= s.ExpLo
-	tExp := max(t0, s.ExpLo)
-	expHi := func(ttl time.Duration) int64 {
-		if out.Result == Unknown {
-			return Never
-		}
-		return addSat(in.Ret, ttl+Slack)
+	m := moment{s: s, in: in, out: out, t0: t0, tExp: max(t0, s.ExpLo), held: held,
+		// canBeAlive: the lease may still run at t0, the earliest point.
+		canBeAlive: held && t0 < s.ExpHi,
+		// canBeExpired: the lease may have ended by the op's return; taking
+		// that branch moves the linearization point to at least ExpLo.
+		canBeExpired: held && in.Ret >= s.ExpLo,
 	}
-	// fenceOK checks an answer's fence against the lease's fence; an
-	// unknown one (from a lost answer) was minted above MaxFence.
-	fenceOK := func(f int64) bool {
-		if s.Fence != 0 {
-			return f == s.Fence
-		}
-		return f > s.MaxFence
-	}
-
-	var next []State
 	switch in.Kind {
 	case Acquire:
-		// grant: a new lease, from a free lock or one whose lease ended.
-		grant := func(at int64) State {
-			n := State{Owner: in.Owner, MaxFence: s.MaxFence, Now: at,
-				ExpLo: addSat(at, in.TTL-Slack), ExpHi: expHi(in.TTL)}
-			if out.Result == OK {
-				n.Fence, n.MaxFence = out.Fence, max(s.MaxFence, out.Fence)
-			}
-			return n
-		}
-		// again: the holder acquires again; fence kept, TTL reset.
-		again := func() State {
-			n := s
-			n.Now, n.ExpLo, n.ExpHi = t0, addSat(t0, in.TTL-Slack), expHi(in.TTL)
-			if out.Result == OK && n.Fence == 0 {
-				n.Fence, n.MaxFence = out.Fence, max(s.MaxFence, out.Fence)
-			}
-			return n
-		}
-		switch out.Result {
-		case OK:
-			f := out.Fence
-			if s.Owner == in.Owner && canBeAlive && fenceOK(f) {
-				next = append(next, again())
-			}
-			if f > s.MaxFence {
-				if !held {
-					next = append(next, grant(t0))
-				} else if canBeExpired {
-					next = append(next, grant(tExp))
-				}
-			}
-		case Refused:
-			// Held by another owner at some moment of the op. AnyFence (only
-			// from Relax) asserts no fence.
-			if held && s.Owner != in.Owner && canBeAlive && (out.Fence == AnyFence || fenceOK(out.Fence)) {
-				n := s
-				n.Now = t0
-				if n.Fence == 0 && out.Fence != AnyFence {
-					n.Fence, n.MaxFence = out.Fence, max(s.MaxFence, out.Fence)
-				}
-				next = append(next, n)
-			}
-		case Unknown:
-			next = append(next, s) // never happened
-			if s.Owner == in.Owner && canBeAlive {
-				next = append(next, again())
-			}
-			if !held {
-				next = append(next, grant(t0))
-			} else if canBeExpired {
-				next = append(next, grant(tExp))
-			}
-		}
+		return m.acquire()
 	case Release:
-		released := func() State {
-			return State{Fence: s.Fence, MaxFence: s.MaxFence, Tomb: in.Owner, Now: t0}
+		return m.release()
+	case Heartbeat:
+		return m.heartbeat()
+	}
+	return nil
+}
+
+// moment is what step knows of one op (in, out) on state s: the earliest
+// time it can take effect (t0; tExp when it takes the expired branch) and
+// what the lease may be then.
+type moment struct {
+	s                              State
+	in                             Input
+	out                            Output
+	t0, tExp                       int64
+	held, canBeAlive, canBeExpired bool
+}
+
+// expHi is the latest expiry of a lease of ttl the op set; an unknown
+// answer's lease may never have been set to expire.
+func (m moment) expHi(ttl time.Duration) int64 {
+	if m.out.Result == Unknown {
+		return Never
+	}
+	return addSat(m.in.Ret, ttl+Slack)
+}
+
+// fenceOK checks an answer's fence against the lease's fence; an unknown
+// one (from a lost answer) was minted above MaxFence.
+func (m moment) fenceOK(f int64) bool {
+	if m.s.Fence != 0 {
+		return f == m.s.Fence
+	}
+	return f > m.s.MaxFence
+}
+
+// grant: a new lease, from a free lock or one whose lease ended.
+func (m moment) grant(at int64) State {
+	n := State{Owner: m.in.Owner, MaxFence: m.s.MaxFence, Now: at,
+		ExpLo: addSat(at, m.in.TTL-Slack), ExpHi: m.expHi(m.in.TTL)}
+	if m.out.Result == OK {
+		n.Fence, n.MaxFence = m.out.Fence, max(m.s.MaxFence, m.out.Fence)
+	}
+	return n
+}
+
+// again: the holder acquires again; fence kept, TTL reset.
+func (m moment) again() State {
+	n := m.s
+	n.Now, n.ExpLo, n.ExpHi = m.t0, addSat(m.t0, m.in.TTL-Slack), m.expHi(m.in.TTL)
+	if m.out.Result == OK && n.Fence == 0 {
+		n.Fence, n.MaxFence = m.out.Fence, max(m.s.MaxFence, m.out.Fence)
+	}
+	return n
+}
+
+// acquire is step for an acquire.
+func (m moment) acquire() []State {
+	s, in, out := m.s, m.in, m.out
+	var next []State
+	switch out.Result {
+	case OK:
+		f := out.Fence
+		if s.Owner == in.Owner && m.canBeAlive && m.fenceOK(f) {
+			next = append(next, m.again())
 		}
-		next = append(next, ownerStep(s, in, out, t0, tExp, canBeAlive, canBeExpired, fenceOK, released)...)
-		if out.Result == OK && !held && s.Tomb != "" && s.Tomb == in.Owner && fenceOK(out.Fence) {
-			n := s // a release repeated by the owner whose release left the tombstone
-			n.Now = t0
+		if f > s.MaxFence {
+			if !m.held {
+				next = append(next, m.grant(m.t0))
+			} else if m.canBeExpired {
+				next = append(next, m.grant(m.tExp))
+			}
+		}
+	case Refused:
+		// Held by another owner at some moment of the op. AnyFence (only
+		// from Relax) asserts no fence.
+		if m.held && s.Owner != in.Owner && m.canBeAlive && (out.Fence == AnyFence || m.fenceOK(out.Fence)) {
+			n := s
+			n.Now = m.t0
+			if n.Fence == 0 && out.Fence != AnyFence {
+				n.Fence, n.MaxFence = out.Fence, max(s.MaxFence, out.Fence)
+			}
 			next = append(next, n)
 		}
-	case Heartbeat:
-		extended := func() State {
-			n := s
-			n.Now, n.ExpLo, n.ExpHi = t0, addSat(t0, in.TTL-Slack), expHi(in.TTL)
-			if out.Result == OK && n.Fence == 0 {
-				n.Fence, n.MaxFence = out.Fence, out.Fence
-			}
-			return n
+	case Unknown:
+		next = append(next, s) // never happened
+		if s.Owner == in.Owner && m.canBeAlive {
+			next = append(next, m.again())
 		}
-		next = append(next, ownerStep(s, in, out, t0, tExp, canBeAlive, canBeExpired, fenceOK, extended)...)
+		if !m.held {
+			next = append(next, m.grant(m.t0))
+		} else if m.canBeExpired {
+			next = append(next, m.grant(m.tExp))
+		}
 	}
 	return next
+}
+
+// release is step for a release.
+func (m moment) release() []State {
+	s, in, out := m.s, m.in, m.out
+	released := func() State {
+		return State{Fence: s.Fence, MaxFence: s.MaxFence, Tomb: in.Owner, Now: m.t0}
+	}
+	next := ownerStep(s, in, out, m.t0, m.tExp, m.canBeAlive, m.canBeExpired, m.fenceOK, released)
+	if out.Result == OK && !m.held && s.Tomb != "" && s.Tomb == in.Owner && m.fenceOK(out.Fence) {
+		n := s // a release repeated by the owner whose release left the tombstone
+		n.Now = m.t0
+		next = append(next, n)
+	}
+	return next
+}
+
+// heartbeat is step for a heartbeat.
+func (m moment) heartbeat() []State {
+	s, in, out := m.s, m.in, m.out
+	extended := func() State {
+		n := s
+		n.Now, n.ExpLo, n.ExpHi = m.t0, addSat(m.t0, in.TTL-Slack), m.expHi(in.TTL)
+		if out.Result == OK && n.Fence == 0 {
+			n.Fence, n.MaxFence = out.Fence, out.Fence
+		}
+		return n
+	}
+	return ownerStep(s, in, out, m.t0, m.tExp, m.canBeAlive, m.canBeExpired, m.fenceOK, extended)
 }
 
 // Model is the lease-lock model for porcupine, partitioned by lock id.

@@ -105,6 +105,34 @@ const TTL = 200 * time.Millisecond
 // Run a scenario by name. "broken" runs the baseline load against a lock
 // that grants a held lock; its history must be rejected.
 func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, error) {
+	o = o.withDefaults(name)
+	start := time.Now()
+	load := Load{Clients: o.Clients, Locks: o.Locks, Ops: o.Ops, Max: o.Max, TTL: TTL,
+		MaxWait: 150 * time.Millisecond, PauseOneIn: 15, Seed: o.Seed}
+	rec, counter := NewRecorder(), NewCounter()
+	targets, fault, err := setUp(env, name, o, rec, &load)
+	if err != nil {
+		return Report{}, err
+	}
+
+	stop := make(chan struct{})
+	faults := make(chan int, 1)
+	if fault != nil {
+		go func() { faults <- fault(stop) }()
+	} else {
+		faults <- 0
+	}
+	stats := Run(ctx, load, targets, rec, counter)
+	close(stop)
+	rep := Report{Scenario: name, Faults: <-faults, Stats: stats}
+	rep.Verdict = Check(name, rec.History(), o.Timeout)
+	rep.Counter = counter.Report()
+	rep.Took = time.Since(start)
+	return rep, nil
+}
+
+// withDefaults fills o's zero fields for scenario name.
+func (o Options) withDefaults(name string) Options {
 	if o.Clients == 0 {
 		o.Clients = 16
 	}
@@ -128,129 +156,139 @@ func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, 
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	start := time.Now()
-	load := Load{Clients: o.Clients, Locks: o.Locks, Ops: o.Ops, Max: o.Max, TTL: TTL,
-		MaxWait: 150 * time.Millisecond, PauseOneIn: 15, Seed: o.Seed}
-	rec, counter := NewRecorder(), NewCounter()
-	var targets []string
-	var fault func(stop <-chan struct{}) int // injects faults until stop, returns how many
+	return o
+}
 
+// faultFunc injects faults until stop closes and returns how many.
+type faultFunc func(stop <-chan struct{}) int
+
+// setUp starts what scenario name runs against: the services the clients
+// call (targets) and the faults injected meanwhile (nil: none).
+func setUp(env Env, name string, o Options, rec *Recorder, load *Load) (targets []string, fault faultFunc, err error) {
 	switch name {
 	case "baseline":
 		r := env.NewRedis()
-		targets = []string{inProcess(env, r.URL())}
+		return []string{inProcess(env, r.URL())}, nil, nil
 	case "two-services":
 		r := env.NewRedis()
-		targets = []string{inProcess(env, r.URL()), inProcess(env, r.URL())}
+		return []string{inProcess(env, r.URL()), inProcess(env, r.URL())}, nil, nil
 	case "broken":
 		r := env.NewRedis()
-		targets = []string{brokenService(env, r.URL(), BrokenGrant)}
+		return []string{brokenService(env, r.URL(), BrokenGrant)}, nil, nil
 	case "broken-release":
 		r := env.NewRedis()
-		targets = []string{brokenService(env, r.URL(), BrokenRelease)}
+		return []string{brokenService(env, r.URL(), BrokenRelease)}, nil, nil
 	case "redis-restart":
-		r := env.NewRedis()
-		targets = []string{inProcess(env, r.URL())}
-		fault = every(700*time.Millisecond, func() {
-			in := Input{Kind: Lose, Call: rec.Now()}
-			r.Kill()
-			in.Ret = rec.Now()
-			rec.Add(o.Clients, in, Output{Result: OK})
-			time.Sleep(500 * time.Millisecond) // past the backend timeout: callers get 503s
-			r.Restart()
-		})
+		targets, fault = redisRestart(env, rec, o.Clients)
+		return targets, fault, nil
 	case "redis-pause":
-		r := env.NewRedis()
-		targets = []string{inProcess(env, r.URL())}
-		fault = every(700*time.Millisecond, func() {
-			r.Pause()
-			time.Sleep(3 * TTL)
-			r.Resume()
-		})
+		targets, fault = redisPause(env)
+		return targets, fault, nil
 	case "proxy":
-		r := env.NewRedis()
-		p, err := faultproxy.Start(r.Addr())
-		if err != nil {
-			return Report{}, err
-		}
-		env.Cleanup(func() { p.Close() })
-		targets = []string{inProcess(env, "redis://"+p.Addr()+"/0")}
-		n := 0
-		fault = every(400*time.Millisecond, func() {
-			switch n % 3 {
-			case 0: // slow network: under and around the backend timeout
-				p.SetLatency(time.Duration(40+n%4*60) * time.Millisecond)
-				time.Sleep(400 * time.Millisecond)
-				p.SetLatency(0)
-			case 1: // connections reset
-				p.DropAll()
-			case 2: // partition that heals: bytes held back, then delivered
-				p.SetBlackhole(true)
-				time.Sleep(500 * time.Millisecond)
-				p.SetBlackhole(false)
-			}
-			n++
-		})
+		return proxyFaults(env)
 	case "service-kill":
-		r := env.NewRedis()
-		bin, err := env.Candado()
-		if err != nil {
-			return Report{}, err
-		}
-		svc, err := startProcess(env, bin, r.URL())
-		if err != nil {
-			return Report{}, err
-		}
-		targets = []string{svc.base}
-		fault = every(700*time.Millisecond, func() {
-			if err := svc.restart(); err != nil {
-				env.Logf("service-kill: %v", err)
-			}
-		})
+		return serviceKill(env)
 	case "quorum", "quorum5":
-		// Independent masters in quorum mode; a minority of them is killed
-		// (and restarted empty) or paused at a time. No Lose marker: losing
-		// a minority must lose no lease. quorum5 spreads its clients over
-		// two service instances.
-		n, down, services := 3, 1, 1
-		if name == "quorum5" {
-			n, down, services = 5, 2, 2
-		}
-		masters := make([]Redis, n)
-		urls := make([]string, n)
-		for i := range masters {
-			masters[i] = env.NewRedis()
-			urls[i] = masters[i].URL()
-		}
-		for range services {
-			targets = append(targets, inProcessConfig(env, QuorumConfig(urls)))
-		}
-		fault = every(700*time.Millisecond, quorumFaults(masters, down))
+		targets, fault = quorumMinorityFaults(env, name)
+		return targets, fault, nil
 	case "quorum-reacquire":
-		targets, fault = quorumReacquire(env, &load)
+		targets, fault = quorumReacquire(env, load)
+		return targets, fault, nil
 	case "cluster-reset":
-		var err error
-		if targets, fault, err = clusterReset(env); err != nil {
-			return Report{}, err
-		}
-	default:
-		return Report{}, fmt.Errorf("unknown scenario %q (have %v, broken, broken-release)", name, Scenarios)
+		return clusterReset(env)
 	}
+	return nil, nil, fmt.Errorf("unknown scenario %q (have %v, broken, broken-release)", name, Scenarios)
+}
 
-	stop := make(chan struct{})
-	faults := make(chan int, 1)
-	if fault != nil {
-		go func() { faults <- fault(stop) }()
-	} else {
-		faults <- 0
+// redisRestart kills and restarts the one Redis, marking each loss in the
+// history (clients is the marker's porcupine client id).
+func redisRestart(env Env, rec *Recorder, clients int) ([]string, faultFunc) {
+	r := env.NewRedis()
+	return []string{inProcess(env, r.URL())}, every(700*time.Millisecond, func() {
+		in := Input{Kind: Lose, Call: rec.Now()}
+		r.Kill()
+		in.Ret = rec.Now()
+		rec.Add(clients, in, Output{Result: OK})
+		time.Sleep(500 * time.Millisecond) // past the backend timeout: callers get 503s
+		r.Restart()
+	})
+}
+
+// redisPause pauses the one Redis for three TTLs at a time.
+func redisPause(env Env) ([]string, faultFunc) {
+	r := env.NewRedis()
+	return []string{inProcess(env, r.URL())}, every(700*time.Millisecond, func() {
+		r.Pause()
+		time.Sleep(3 * TTL)
+		r.Resume()
+	})
+}
+
+// proxyFaults puts a fault proxy between the service and Redis: a slow
+// network, reset connections and a partition that heals, in turn.
+func proxyFaults(env Env) ([]string, faultFunc, error) {
+	r := env.NewRedis()
+	p, err := faultproxy.Start(r.Addr())
+	if err != nil {
+		return nil, nil, err
 	}
-	stats := Run(ctx, load, targets, rec, counter)
-	close(stop)
-	rep := Report{Scenario: name, Faults: <-faults, Stats: stats}
-	rep.Verdict = Check(name, rec.History(), o.Timeout)
-	rep.Counter = counter.Report()
-	rep.Took = time.Since(start)
-	return rep, nil
+	env.Cleanup(func() { p.Close() })
+	n := 0
+	return []string{inProcess(env, "redis://"+p.Addr()+"/0")}, every(400*time.Millisecond, func() {
+		switch n % 3 {
+		case 0: // slow network: under and around the backend timeout
+			p.SetLatency(time.Duration(40+n%4*60) * time.Millisecond)
+			time.Sleep(400 * time.Millisecond)
+			p.SetLatency(0)
+		case 1: // connections reset
+			p.DropAll()
+		case 2: // partition that heals: bytes held back, then delivered
+			p.SetBlackhole(true)
+			time.Sleep(500 * time.Millisecond)
+			p.SetBlackhole(false)
+		}
+		n++
+	}), nil
+}
+
+// serviceKill runs the service as a process and kills and restarts it.
+func serviceKill(env Env) ([]string, faultFunc, error) {
+	r := env.NewRedis()
+	bin, err := env.Candado()
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := startProcess(env, bin, r.URL())
+	if err != nil {
+		return nil, nil, err
+	}
+	return []string{svc.base}, every(700*time.Millisecond, func() {
+		if err := svc.restart(); err != nil {
+			env.Logf("service-kill: %v", err)
+		}
+	}), nil
+}
+
+// quorumMinorityFaults runs independent masters in quorum mode; a minority
+// of them is killed (and restarted empty) or paused at a time. No Lose
+// marker: losing a minority must lose no lease. quorum5 spreads its clients
+// over two service instances.
+func quorumMinorityFaults(env Env, name string) ([]string, faultFunc) {
+	n, down, services := 3, 1, 1
+	if name == "quorum5" {
+		n, down, services = 5, 2, 2
+	}
+	masters := make([]Redis, n)
+	urls := make([]string, n)
+	for i := range masters {
+		masters[i] = env.NewRedis()
+		urls[i] = masters[i].URL()
+	}
+	var targets []string
+	for range services {
+		targets = append(targets, inProcessConfig(env, QuorumConfig(urls)))
+	}
+	return targets, every(700*time.Millisecond, quorumFaults(masters, down))
 }
 
 // every runs f every d until stop closes, and returns how often it ran.
@@ -411,9 +449,16 @@ func brokenService(env Env, redisURL string, how Breakage) string {
 }
 
 // BuildCandado builds cmd/candado into dir and returns the binary's path.
+// cmd/candado is a module of its own, found beside the go.mod of the module
+// the caller runs in (this one).
 func BuildCandado(dir string) (string, error) {
 	bin := filepath.Join(dir, "candado")
-	cmd := exec.Command("go", "build", "-o", bin, "handler/function/cmd/candado")
+	goMod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	src := filepath.Join(filepath.Dir(strings.TrimSpace(string(goMod))), "cmd", "candado")
+	cmd := exec.Command("go", "build", "-C", src, "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/candado: %v\n%s", err, out)
 	}

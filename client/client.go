@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -35,15 +34,17 @@ type Options struct {
 	// AuthToken, if set, is sent as "Authorization: Bearer <AuthToken>".
 	AuthToken string
 
-	// RetryBackoff is the base of the capped exponential backoff with full
-	// jitter between retries (default DefaultRetryBackoff); MaxBackoff is its
-	// cap (default DefaultMaxBackoff). A Retry-After header is a floor on the delay.
+	// Retry decides whether and when a failed try is retried; nil means the
+	// fields below, whose zero values make Backoff's zero value: retries
+	// until the context is done (see Backoff, NoRetry).
+	Retry RetryStrategy
+
+	// RetryBackoff and MaxBackoff are Backoff's Base and Max, MaxRetries
+	// its Retries, when Retry is nil; a negative MaxRetries means NoRetry.
+	// They predate Retry and keep working.
 	RetryBackoff time.Duration
 	MaxBackoff   time.Duration
-
-	// MaxRetries bounds the retries after the first try. 0 retries until the
-	// context is done; negative never retries.
-	MaxRetries int
+	MaxRetries   int
 
 	// RequestTimeout bounds one try (default DefaultRequestTimeout). An
 	// acquire's try gets its remaining Wait on top, so the server can wait.
@@ -54,16 +55,15 @@ type Options struct {
 //
 // Every call retries, with capped exponential backoff and full jitter, on a
 // 503 (and a gateway's 502 or 504) and on network errors, until it succeeds,
-// MaxRetries runs out or the context is done; no other answer is retried. A
+// its Options.Retry gives up or the context is done; no other answer is retried. A
 // retry is safe: an acquire carries the same owner token on every try, so the
 // server answers a retried acquire with the same lease and fence.
 type Client struct {
 	base       string // without trailing slash
 	hc         *http.Client
 	token      string
-	backoff    time.Duration
-	maxBackoff time.Duration
-	maxRetries int
+	retry      RetryStrategy
+	pace       Backoff // between re-issued acquires of a cut wait
 	reqTimeout time.Duration
 }
 
@@ -85,22 +85,12 @@ func New(baseURL string, opts *Options) (*Client, error) {
 		base:       strings.TrimRight(u.String(), "/"),
 		hc:         o.HTTPClient,
 		token:      o.AuthToken,
-		backoff:    o.RetryBackoff,
-		maxBackoff: o.MaxBackoff,
-		maxRetries: o.MaxRetries,
+		retry:      retryOf(o),
+		pace:       paceOf(o),
 		reqTimeout: o.RequestTimeout,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}
-	}
-	if c.backoff <= 0 {
-		c.backoff = DefaultRetryBackoff
-	}
-	if c.maxBackoff <= 0 {
-		c.maxBackoff = DefaultMaxBackoff
-	}
-	if c.maxBackoff < c.backoff {
-		c.maxBackoff = c.backoff
 	}
 	if c.reqTimeout <= 0 {
 		c.reqTimeout = DefaultRequestTimeout
@@ -221,15 +211,16 @@ func (c *Client) do(ctx context.Context, cl *call) (Status, time.Time, error) {
 		if cl.onFail != nil {
 			cl.onFail(err)
 		}
-		if c.maxRetries < 0 || (c.maxRetries > 0 && attempt >= c.maxRetries) {
-			return Status{}, sent, err
-		}
 		var floor time.Duration
 		var ae *APIError
 		if errors.As(err, &ae) {
 			floor = ae.RetryAfter
 		}
-		delay := c.delay(attempt, floor)
+		delay, again := c.retry.NextDelay(attempt+1, floor)
+		if !again {
+			return Status{}, sent, err
+		}
+		delay = max(delay, floor)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
 			return Status{}, sent, giveUp(lastErr, context.DeadlineExceeded, cl, path)
 		}
@@ -248,17 +239,6 @@ func giveUp(last, ctxErr error, cl *call, path string) error {
 		return fmt.Errorf("candado: %s /%s/%s: %w", cl.method, cl.route, path, ctxErr)
 	}
 	return fmt.Errorf("%w (gave up: %w)", last, ctxErr)
-}
-
-// delay is the backoff before retry number attempt+1: full jitter under a
-// capped exponential, but at least floor.
-func (c *Client) delay(attempt int, floor time.Duration) time.Duration {
-	ceil := c.backoff
-	for i := 0; i < attempt && ceil < c.maxBackoff; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, c.maxBackoff)
-	return max(time.Duration(rand.Int64N(int64(ceil)+1)), floor)
 }
 
 // try sends cl once. retry says whether the failure may be retried.

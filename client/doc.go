@@ -18,7 +18,8 @@
 //
 //   - Every call is retried with capped exponential backoff and full jitter on
 //     503 (honouring Retry-After as a floor) and on network errors, until the
-//     context is done; 4xx answers are never retried. Acquire mints the owner
+//     context is done or Options.Retry (a RetryStrategy: Backoff, NoRetry or
+//     one's own) gives up; 4xx answers are never retried. Acquire mints the owner
 //     token before the first try, so a retried acquire yields one lease.
 //   - Server refusals are *APIError values wrapping a sentinel (ErrHeld,
 //     ErrNotHeld, ErrUnavailable, ErrUnauthorized, ErrBadRequest): use

@@ -88,7 +88,8 @@ func (c *Client) Acquire(ctx context.Context, id string, opts *AcquireOptions) (
 		// that hardly waits at all (a deadline below its margin) is asked
 		// again only after a backoff, not in a tight loop.
 		if ae.Lock.waited < minRound {
-			t := time.NewTimer(min(c.delay(round, 0), remaining()))
+			pause, _ := c.pace.NextDelay(round+1, 0)
+			t := time.NewTimer(min(pause, remaining()))
 			select {
 			case <-ctx.Done():
 				t.Stop()

@@ -64,11 +64,16 @@ func (c *Client) WatchPrefix(ctx context.Context, prefix string) (<-chan Event, 
 
 func (c *Client) watch(ctx context.Context, target string) (<-chan Event, error) {
 	body, err := c.openWatch(ctx, target, "")
-	for attempt := 0; err != nil; attempt++ {
-		if !retryableWatch(err) || ctx.Err() != nil || (c.maxRetries < 0 || (c.maxRetries > 0 && attempt >= c.maxRetries)) {
+	for attempt := 1; err != nil; attempt++ {
+		if !retryableWatch(err) || ctx.Err() != nil {
 			return nil, err
 		}
-		if !sleepCtx(ctx, c.delay(attempt, 0)) {
+		var floor time.Duration
+		if ae := (*APIError)(nil); errors.As(err, &ae) {
+			floor = ae.RetryAfter
+		}
+		delay, again := c.retry.NextDelay(attempt, floor)
+		if !again || !sleepCtx(ctx, max(delay, floor)) {
 			return nil, err
 		}
 		body, err = c.openWatch(ctx, target, "")
@@ -91,10 +96,13 @@ func (c *Client) watch(ctx context.Context, target string) (<-chan Event, error)
 				if ctx.Err() != nil || !retryableWatch(err) {
 					return
 				}
-				if !sleepCtx(ctx, c.delay(attempt, 0)) {
+				// Reconnections are not bounded by the retry strategy: the
+				// stream lasts until ctx ends.
+				attempt++
+				delay, _ := c.pace.NextDelay(attempt, 0)
+				if !sleepCtx(ctx, delay) {
 					return
 				}
-				attempt++
 				continue
 			}
 			body = b

@@ -1,11 +1,8 @@
 package deploy_test
 
 import (
-	"os"
 	"testing"
 	"time"
-
-	"sigs.k8s.io/yaml"
 
 	knative "handler/function"
 	"handler/function/function"
@@ -22,14 +19,7 @@ func waitFits(maxWait, deadline time.Duration) bool {
 // server cuts every answer at 30s; func.yaml's CANDADO_MAX_WAIT must end its
 // margin before that, or every longer wait would be cut (to 25s) anyway.
 func TestFuncYAMLWaitFitsFuncGo(t *testing.T) {
-	data, err := os.ReadFile("../func.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f funcYAML
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		t.Fatalf("func.yaml: %v", err)
-	}
+	f := readStrict[funcYAML](t, "../func.yaml")
 	env := map[string]string{}
 	for _, e := range f.Run.Envs {
 		if e.Name != nil && e.Value != nil {
@@ -48,14 +38,7 @@ func TestFuncYAMLWaitFitsFuncGo(t *testing.T) {
 // the entry reads them; CANDADO_MAX_WAIT must end its margin before the
 // shorter, and read_timeout must be set (it bounds a slow body).
 func TestStackYMLTimeoutsFitMaxWait(t *testing.T) {
-	data, err := os.ReadFile("../stack.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s stackYAML
-	if err := yaml.UnmarshalStrict(data, &s); err != nil {
-		t.Fatalf("stack.yml: %v", err)
-	}
+	s := readStrict[stackYAML](t, "../stack.yml")
 	fn, ok := s.Functions[appName]
 	if !ok {
 		t.Fatalf("stack.yml: no function %s", appName)

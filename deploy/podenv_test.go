@@ -397,10 +397,10 @@ func logEnv(t *testing.T, what string, vars map[string]string) {
 func buildCandado(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "candado")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/candado")
+	cmd := exec.Command("go", "build", "-C", "../cmd/candado", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ../cmd/candado: %v\n%s", err, out)
+		t.Fatalf("go build -C ../cmd/candado: %v\n%s", err, out)
 	}
 	return bin
 }

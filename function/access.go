@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
 	"handler/function/function/access"
 	"handler/function/function/api"
+	"handler/function/function/events"
+	"handler/function/function/httpapi"
 	"handler/function/function/lock"
 	"handler/function/function/promtext"
 )
@@ -96,3 +99,13 @@ func ownerKey(cfg Config, store lock.Store, unusable *api.Unusable) *access.Owne
 type failingKeyStore struct{ err error }
 
 func (f failingKeyStore) GetOrCreate(context.Context, string) (string, error) { return "", f.err }
+
+// right is the right a request needs before routing: none for
+// CloudEvents, whose events are each checked by the mapping, else the HTTP
+// route's (httpapi.Right).
+func right(r *http.Request) (access.Verb, string, bool) {
+	if events.IsCloudEvent(r) {
+		return "", "", false
+	}
+	return httpapi.Right(r)
+}

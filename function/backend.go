@@ -1,10 +1,7 @@
 package function
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,141 +9,94 @@ import (
 	"handler/function/function/lock"
 )
 
-// The values of CANDADO_REDIS_MODE.
-const (
-	ModeSingle   = "single"
-	ModeSentinel = "sentinel"
-	ModeCluster  = "cluster"
-	ModeQuorum   = "quorum"
-)
-
-// modeAddrs says what CANDADO_REDIS_URLS lists in each mode.
-var modeAddrs = map[string]string{
-	ModeSentinel: "the Sentinels",
-	ModeCluster:  "the Cluster's seed nodes",
-	ModeQuorum:   "the quorum's independent masters",
-}
-
-// mode is RedisMode with its default: set but empty means single.
-func (c Config) mode() string {
-	if c.RedisMode == "" {
-		return ModeSingle
-	}
-	return c.RedisMode
-}
-
-// redisURLs are RedisURLs with blanks around them trimmed and empty entries
-// (a trailing comma) dropped.
-func (c Config) redisURLs() []string {
-	var urls []string
-	for _, u := range c.RedisURLs {
-		if u = strings.TrimSpace(u); u != "" {
-			urls = append(urls, u)
-		}
-	}
-	return urls
-}
-
-// checkRedisURL reports why u is not a usable redis:// or rediss:// URL,
-// without repeating u (it may hold a password).
-func checkRedisURL(u string) error {
-	if !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") {
-		return errors.New("must start with redis:// or rediss://")
-	}
-	_, err := parseRedisURL(u)
-	return err
-}
-
-func parseRedisURL(u string) (*redis.Options, error) {
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the URL, password and all
-		}
-		return nil, err
-	}
-	return opt, nil
-}
-
 // newBackend builds the lock store and its wake-up notifier for cfg's
 // CANDADO_REDIS_MODE. It does no I/O: every client dials on first use,
 // honours request deadlines and fails fast when Redis is down, so a lock call
 // answers 503 well within a second.
 func newBackend(cfg Config) (lock.Store, lock.Notifier, error) {
 	opts := lock.RedisOptions{Prefix: cfg.KeyPrefix, Timeout: cfg.BackendTimeout}
+	var (
+		rdb redis.UniversalClient
+		err error
+	)
 	switch cfg.mode() {
-	case ModeSentinel:
-		base, addrs, err := seeds(cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		t := tuned(cfg.BackendTimeout)
-		rdb := redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:    cfg.RedisMasterName,
-			SentinelAddrs: addrs,
-			// The URLs' credentials, database and TLS are the master's.
-			Username: base.Username, Password: base.Password, DB: base.DB, TLSConfig: base.TLSConfig,
-			ContextTimeoutEnabled: t.ContextTimeoutEnabled,
-			DialTimeout:           t.DialTimeout, ReadTimeout: t.ReadTimeout, WriteTimeout: t.WriteTimeout, PoolTimeout: t.PoolTimeout,
-			MaxRetries: t.MaxRetries, MinRetryBackoff: t.MinRetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff,
-			MinIdleConns: t.MinIdleConns, Protocol: t.Protocol, DisableIdentity: t.DisableIdentity,
-		})
-		s := lock.NewRedisStore(rdb, opts)
-		return s, s, nil
-	case ModeCluster:
-		base, addrs, err := seeds(cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		t := tuned(cfg.BackendTimeout)
-		rdb := redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:    addrs,
-			Username: base.Username, Password: base.Password, TLSConfig: base.TLSConfig,
-			ContextTimeoutEnabled: t.ContextTimeoutEnabled,
-			DialTimeout:           t.DialTimeout, ReadTimeout: t.ReadTimeout, WriteTimeout: t.WriteTimeout, PoolTimeout: t.PoolTimeout,
-			MaxRetries: t.MaxRetries, MinRetryBackoff: t.MinRetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff,
-			MinIdleConns: t.MinIdleConns, Protocol: t.Protocol, DisableIdentity: t.DisableIdentity,
-			// MOVED and ASK are followed up to 3 times. A ClusterClient also
-			// spends these attempts re-sending a command, or a whole pipeline,
-			// after a network error whatever MaxRetries says; the lock store
-			// marks its scripts NoRetry, so a lost answer is a 503 instead.
-			MaxRedirects: 3,
-		})
-		// Every key of a lock, and its wake-up channel, share the hash slot
-		// of {id}; shard channels keep wake-ups on that slot's master.
-		opts.Sharded = true
-		s := lock.NewRedisStore(rdb, opts)
-		return s, s, nil
-	case ModeQuorum:
-		var clients []redis.UniversalClient
-		for i, u := range cfg.redisURLs() {
-			rdb, err := newRedisClient(u, cfg.BackendTimeout)
-			if err != nil {
-				for _, c := range clients {
-					_ = c.Close()
-				}
-				return nil, nil, fmt.Errorf("config: CANDADO_REDIS_URLS entry %d: %w", i+1, err)
-			}
-			clients = append(clients, rdb)
-		}
-		q, err := lock.NewQuorumStore(clients, opts)
-		if err != nil {
-			for _, c := range clients {
-				_ = c.Close()
-			}
-			return nil, nil, fmt.Errorf("config: CANDADO_REDIS_URLS: %w", err)
-		}
-		return q, q, nil
 	case ModeSingle:
-		rdb, err := newRedisClient(cfg.RedisURL, cfg.BackendTimeout)
+		rdb, err = newRedisClient(cfg.RedisURL, cfg.BackendTimeout)
 		if err != nil {
 			return nil, nil, fmt.Errorf("config: CANDADO_REDIS_URL: %w", err)
 		}
-		s := lock.NewRedisStore(rdb, opts)
-		return s, s, nil
+	case ModeSentinel:
+		rdb, err = newSentinelClient(cfg)
+	case ModeCluster:
+		rdb, err = newClusterClient(cfg)
+		// Every key of a lock, and its wake-up channel, share the hash slot
+		// of {id}; shard channels keep wake-ups on that slot's master.
+		opts.Sharded = true
+	case ModeQuorum:
+		return newQuorumStore(cfg, opts)
+	default:
+		return nil, nil, fmt.Errorf("config: CANDADO_REDIS_MODE must be single, sentinel, cluster or quorum, got %q", cfg.RedisMode)
 	}
-	return nil, nil, fmt.Errorf("config: CANDADO_REDIS_MODE must be single, sentinel, cluster or quorum, got %q", cfg.RedisMode)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := lock.NewRedisStore(rdb, opts)
+	return s, s, nil
+}
+
+// newSentinelClient is a client of the master that CANDADO_REDIS_URLS'
+// Sentinels name.
+func newSentinelClient(cfg Config) (redis.UniversalClient, error) {
+	base, addrs, err := seeds(cfg)
+	if err != nil {
+		return nil, err
+	}
+	u := tuned(cfg.BackendTimeout)
+	u.MasterName, u.Addrs = cfg.RedisMasterName, addrs
+	// The URLs' credentials, database and TLS are the master's.
+	u.Username, u.Password, u.DB, u.TLSConfig = base.Username, base.Password, base.DB, base.TLSConfig
+	return redis.NewFailoverClient(u.Failover()), nil
+}
+
+// newClusterClient is a client of the Cluster that CANDADO_REDIS_URLS seed.
+func newClusterClient(cfg Config) (redis.UniversalClient, error) {
+	base, addrs, err := seeds(cfg)
+	if err != nil {
+		return nil, err
+	}
+	u := tuned(cfg.BackendTimeout)
+	u.Addrs = addrs
+	u.Username, u.Password, u.TLSConfig = base.Username, base.Password, base.TLSConfig
+	// MOVED and ASK are followed up to 3 times. A ClusterClient also spends
+	// these attempts re-sending a command, or a whole pipeline, after a
+	// network error whatever MaxRetries says; the lock store marks its
+	// scripts NoRetry, so a lost answer is a 503 instead.
+	u.MaxRedirects = 3
+	return redis.NewClusterClient(u.Cluster()), nil
+}
+
+// newQuorumStore is a quorum over one client per CANDADO_REDIS_URLS entry.
+func newQuorumStore(cfg Config, opts lock.RedisOptions) (lock.Store, lock.Notifier, error) {
+	var clients []redis.UniversalClient
+	closeAll := func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}
+	for i, u := range cfg.redisURLs() {
+		rdb, err := newRedisClient(u, cfg.BackendTimeout)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("config: CANDADO_REDIS_URLS entry %d: %w", i+1, err)
+		}
+		clients = append(clients, rdb)
+	}
+	q, err := lock.NewQuorumStore(clients, opts)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("config: CANDADO_REDIS_URLS: %w", err)
+	}
+	return q, q, nil
 }
 
 // seeds parses CANDADO_REDIS_URLS into addresses; the first URL's
@@ -173,9 +123,11 @@ func seeds(cfg Config) (*redis.Options, []string, error) {
 	return base, addrs, nil
 }
 
-// tuned is the tuning every client shares.
-func tuned(timeout time.Duration) *redis.Options {
-	return &redis.Options{
+// tuned is the tuning every client shares, the one place it is written:
+// Sentinel and Cluster clients take it through UniversalOptions' Failover
+// and Cluster, a single client through tune.
+func tuned(timeout time.Duration) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
 		ContextTimeoutEnabled: true,
 		DialTimeout:           timeout,
 		ReadTimeout:           timeout,
@@ -194,18 +146,24 @@ func tuned(timeout time.Duration) *redis.Options {
 	}
 }
 
-// newRedisClient is a client of one Redis at url with the shared tuning.
-func newRedisClient(url string, timeout time.Duration) (*redis.Client, error) {
-	opt, err := parseRedisURL(url)
-	if err != nil {
-		return nil, err
-	}
-	t := tuned(timeout)
+// tune sets tuned's fields on the options parsed from a URL, keeping the
+// rest of what the URL says (its pool size, say).
+func tune(opt *redis.Options, timeout time.Duration) {
+	t := tuned(timeout).Simple()
 	opt.ContextTimeoutEnabled = t.ContextTimeoutEnabled
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = t.DialTimeout, t.ReadTimeout, t.WriteTimeout, t.PoolTimeout
 	opt.MaxRetries, opt.MinRetryBackoff, opt.MaxRetryBackoff = t.MaxRetries, t.MinRetryBackoff, t.MaxRetryBackoff
 	opt.MinIdleConns = t.MinIdleConns
 	opt.Protocol = t.Protocol
 	opt.DisableIdentity = t.DisableIdentity
+}
+
+// newRedisClient is a client of one Redis at url with the shared tuning.
+func newRedisClient(url string, timeout time.Duration) (*redis.Client, error) {
+	opt, err := parseRedisURL(url)
+	if err != nil {
+		return nil, err
+	}
+	tune(opt, timeout)
 	return redis.NewClient(opt), nil
 }

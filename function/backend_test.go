@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"handler/function/function/lock"
 )
 
@@ -119,4 +121,61 @@ func TestNewBackendModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEveryModeIsTuned: each mode's clients carry the shared tuning (no
+// transparent retries, the backend timeout everywhere, RESP2, no identity),
+// which the no-false-success guarantee rests on. (go-redis reads
+// MaxRetries -1 as none and may store it as 0.)
+func TestEveryModeIsTuned(t *testing.T) {
+	const timeout = 250 * time.Millisecond
+	check := func(t *testing.T, o *redis.Options) {
+		t.Helper()
+		if o.MaxRetries > 0 || o.DialTimeout != timeout || o.ReadTimeout != timeout || o.WriteTimeout != timeout ||
+			o.PoolTimeout != timeout || !o.ContextTimeoutEnabled || o.Protocol != 2 || !o.DisableIdentity {
+			t.Fatalf("client not tuned: MaxRetries %d, timeouts %s %s %s %s, context %v, protocol %d, identity off %v",
+				o.MaxRetries, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.ContextTimeoutEnabled, o.Protocol, o.DisableIdentity)
+		}
+	}
+	cfg := Config{BackendTimeout: timeout, RedisMasterName: "m", RedisURLs: []string{"redis://u:pw@127.0.0.1:1/3", "redis://127.0.0.1:2"}}
+	build := func(t *testing.T, mode string, newClient func(Config) (redis.UniversalClient, error)) redis.UniversalClient {
+		t.Helper()
+		cfg := cfg
+		cfg.RedisMode = mode
+		c, err := newClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	t.Run("single", func(t *testing.T) {
+		c, err := newRedisClient("redis://u:pw@127.0.0.1:1/3?pool_size=7", timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		o := c.Options()
+		check(t, o)
+		if o.PoolSize != 7 || o.DB != 3 || o.Password != "pw" {
+			t.Fatalf("the URL's settings were lost: pool %d, db %d", o.PoolSize, o.DB)
+		}
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		o := build(t, ModeSentinel, newSentinelClient).(*redis.Client).Options()
+		check(t, o)
+		if o.DB != 3 || o.Username != "u" || o.Password != "pw" {
+			t.Fatalf("the first URL's credentials and database are not the master's: db %d", o.DB)
+		}
+	})
+	t.Run("cluster", func(t *testing.T) {
+		o := build(t, ModeCluster, newClusterClient).(*redis.ClusterClient).Options()
+		if o.MaxRetries > 0 || o.ReadTimeout != timeout || o.DialTimeout != timeout || o.WriteTimeout != timeout ||
+			o.PoolTimeout != timeout || !o.ContextTimeoutEnabled || o.Protocol != 2 || !o.DisableIdentity || o.MaxRedirects != 3 {
+			t.Fatalf("cluster client not tuned: %+v", o)
+		}
+		if len(o.Addrs) != 2 || o.Password != "pw" {
+			t.Fatalf("seeds %v", o.Addrs)
+		}
+	})
 }

@@ -306,37 +306,7 @@ func (c Config) Validate() error {
 	if c.Port < 1 || c.Port > 65535 {
 		bad("PORT", "must be 1-65535, got %d", c.Port)
 	}
-	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
-		bad("REDIS_URL", "must start with redis:// or rediss://")
-	}
-	switch mode := c.mode(); mode {
-	case ModeSingle:
-		if len(c.redisURLs()) > 0 {
-			bad("REDIS_URLS", "is for CANDADO_REDIS_MODE=sentinel, cluster or quorum; single mode uses CANDADO_REDIS_URL")
-		}
-	case ModeSentinel, ModeCluster, ModeQuorum:
-		what := modeAddrs[mode]
-		urls := c.redisURLs()
-		if len(urls) == 0 {
-			bad("REDIS_URLS", "must list %s (comma-separated redis:// or rediss:// URLs) when CANDADO_REDIS_MODE=%s", what, mode)
-		}
-		for i, u := range urls {
-			if err := checkRedisURL(u); err != nil {
-				bad("REDIS_URLS", "entry %d of %d: %v", i+1, len(urls), err)
-			}
-		}
-		if c.RedisURL != "" {
-			bad("REDIS_URL", "must be empty when CANDADO_REDIS_MODE=%s: list %s in CANDADO_REDIS_URLS", mode, what)
-		}
-		if mode == ModeSentinel && c.RedisMasterName == "" {
-			bad("REDIS_MASTER_NAME", "must name the master the Sentinels monitor when CANDADO_REDIS_MODE=sentinel")
-		}
-		if mode == ModeQuorum && len(urls)%2 == 0 {
-			bad("REDIS_URLS", "must list an odd number of independent masters when CANDADO_REDIS_MODE=quorum, got %d", len(urls))
-		}
-	default:
-		bad("REDIS_MODE", "must be single, sentinel, cluster or quorum, got %q", c.RedisMode)
-	}
+	c.validateRedis(bad)
 	if c.KeyPrefix == "" {
 		bad("KEY_PREFIX", "must not be empty")
 	}

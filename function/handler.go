@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"handler/function/function/api"
-	"handler/function/function/httpapi"
 )
 
 var (
@@ -36,7 +35,7 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	if openfaasErr != nil {
-		httpapi.Write(w, http.StatusServiceUnavailable, api.Envelope{Error: "service misconfigured; see its log", Code: api.CodeUnavailable})
+		api.Write(w, http.StatusServiceUnavailable, api.Envelope{Error: "service misconfigured; see its log", Code: api.CodeUnavailable})
 		return
 	}
 	openfaasService.ServeHTTP(w, r)

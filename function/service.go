@@ -1,7 +1,3 @@
-// Package function is Candado, a lock service on Redis: one http.Handler
-// served unchanged as an OpenFaaS function (Handle), a Knative Function (the
-// module root's New) and a standalone binary (cmd/candado). Nothing here
-// starts a Redis: the in-process one of a local run lives in cmd/candado.
 package function
 
 import (
@@ -119,25 +115,6 @@ func (s *Service) waiters() int {
 	return s.locker.Waiters()
 }
 
-// unusableLocks answers every lock call with why the service cannot serve.
-type unusableLocks struct{ err *api.Unusable }
-
-func (u unusableLocks) Acquire(_ context.Context, req lock.AcquireRequest) (lock.Lease, error) {
-	return lock.Lease{ID: req.ID}, u.err
-}
-
-func (u unusableLocks) Release(_ context.Context, id, _ string) (lock.Lease, error) {
-	return lock.Lease{ID: id}, u.err
-}
-
-func (u unusableLocks) Heartbeat(_ context.Context, id, _ string, _ time.Duration) (lock.Lease, error) {
-	return lock.Lease{ID: id}, u.err
-}
-
-func (u unusableLocks) Inspect(_ context.Context, id string) (lock.Lease, error) {
-	return lock.Lease{ID: id}, u.err
-}
-
 // ServeHTTP serves every route of the contract.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
@@ -195,21 +172,3 @@ func (s *Service) Close() error {
 // public reports the paths served with no credential: httpapi's, and the
 // operations page's static files (the page sends the credential itself).
 func public(path string) bool { return httpapi.Public(path) || ui.IsUI(path) }
-
-// right is the right a request needs before routing: none for
-// CloudEvents, whose events are each checked by the mapping, else the HTTP
-// route's (httpapi.Right).
-func right(r *http.Request) (access.Verb, string, bool) {
-	if events.IsCloudEvent(r) {
-		return "", "", false
-	}
-	return httpapi.Right(r)
-}
-
-// NewLogger logs JSON unless w is a terminal.
-func NewLogger(w *os.File) *slog.Logger {
-	if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		return slog.New(slog.NewTextHandler(w, nil))
-	}
-	return slog.New(slog.NewJSONHandler(w, nil))
-}

@@ -38,7 +38,7 @@ func coldstart(n int) error {
 
 func coldstarts(dir, redisAddr string, n int) error {
 	candado := filepath.Join(dir, "candado")
-	if err := buildStatic(candado, "./cmd/candado", ""); err != nil {
+	if err := buildStatic(candado, ".", "cmd/candado"); err != nil {
 		return err
 	}
 	helloDir := filepath.Join(dir, "hello")
@@ -163,7 +163,8 @@ func measure(bin string, env []string, path string) (sample, error) {
 	return s, err
 }
 
-// buildStatic builds pkg as the Dockerfile does.
+// buildStatic builds pkg in dir (cmd/candado is a module of its own) as the
+// Dockerfile does.
 func buildStatic(out, pkg, dir string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Dir = dir

@@ -291,7 +291,7 @@ func handoff(base string, n int) ([]time.Duration, error) {
 // size and its RSS once it has served one acquire.
 func binaryFigures(dir, redisAddr string) (int64, int64, error) {
 	bin := filepath.Join(dir, "candado")
-	if err := buildStatic(bin, "./cmd/candado", ""); err != nil {
+	if err := buildStatic(bin, ".", "cmd/candado"); err != nil {
 		return 0, 0, err
 	}
 	fi, err := os.Stat(bin)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"handler/function/function/api"
 	"io"
 	"os"
 	"time"
@@ -306,30 +307,41 @@ func (c *cli) simple(cmd string, args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), wait+o.timeout)
 	defer cancel()
 
-	var st client.Status
+	st, err := callOnce(ctx, cl, cmd, name, owner, ttl, wait)
+	return c.report(fs.Name(), name, st, err)
+}
+
+// callOnce makes the one call of acquire, release, heartbeat or status.
+func callOnce(ctx context.Context, cl *client.Client, cmd, name, owner string, ttl, wait time.Duration) (client.Status, error) {
 	switch cmd {
 	case "acquire":
-		var l *client.Lease
-		l, err = cl.Acquire(ctx, name, &client.AcquireOptions{TTL: ttl, Wait: wait, Owner: owner})
-		if err == nil {
-			st = client.Status{ID: l.ID(), Held: true, Owner: l.Owner(), Fence: l.Fence(), TTL: l.TTL()}
+		l, err := cl.Acquire(ctx, name, &client.AcquireOptions{TTL: ttl, Wait: wait, Owner: owner})
+		if err != nil {
+			return client.Status{}, err
 		}
+		return client.Status{ID: l.ID(), Held: true, Owner: l.Owner(), Fence: l.Fence(), TTL: l.TTL()}, nil
 	case "release":
-		st, err = cl.Release(ctx, name, owner)
+		st, err := cl.Release(ctx, name, owner)
 		if err == nil && st.Owner == "" {
 			st.Owner = owner
 		}
+		return st, err
 	case "heartbeat":
-		st, err = cl.Heartbeat(ctx, name, owner, ttl)
-	case "status":
-		st, err = cl.Inspect(ctx, name)
+		return cl.Heartbeat(ctx, name, owner, ttl)
 	}
+	return cl.Inspect(ctx, name)
+}
+
+// report prints a call's outcome on lock name: the lease as JSON on stdout
+// (also the current lease of a refusal), an error on stderr, and returns the
+// exit code.
+func (c *cli) report(cmd, name string, st client.Status, err error) int {
 	if err != nil {
 		var ae *client.APIError
 		if errors.As(err, &ae) && ae.Lock != nil && ae.Lock.ID != "" {
 			c.printJSON(*ae.Lock) // e.g. the current lease when held
 		}
-		fmt.Fprintf(c.stderr, "%s %s: %v\n", fs.Name(), name, err)
+		fmt.Fprintf(c.stderr, "%s %s: %v\n", cmd, name, err)
 		return exitCode(err)
 	}
 	if st.ID == "" {
@@ -339,17 +351,9 @@ func (c *cli) simple(cmd string, args []string) int {
 	return exitOK
 }
 
-// wireStatus is the envelope's data as the server sends it.
-type wireStatus struct {
-	ID    string `json:"id"`
-	State int    `json:"state"`
-	Owner string `json:"owner,omitempty"`
-	Fence int64  `json:"fence"`
-	TTLms int64  `json:"ttl_ms"`
-}
-
+// printJSON prints st as the envelope's data is on the wire (api.LeaseData).
 func (c *cli) printJSON(st client.Status) {
-	w := wireStatus{ID: st.ID, Owner: st.Owner, Fence: st.Fence, TTLms: st.TTL.Milliseconds()}
+	w := api.LeaseData{ID: st.ID, Owner: st.Owner, Fence: st.Fence, TTLms: st.TTL.Milliseconds()}
 	if st.Held {
 		w.State = 1
 	}

@@ -90,14 +90,8 @@ func (c *cli) lock(args []string) int {
 		return code
 	}
 
-	cmd := exec.Command(command[0], command[1:]...)
+	cmd := lockedCommand(command, name, lease, o.server)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.stdout, c.stderr
-	cmd.Env = append(os.Environ(),
-		"CANDADO_LOCK="+name,
-		"CANDADO_FENCE="+strconv.FormatInt(lease.Fence(), 10),
-		"CANDADO_OWNER="+lease.Owner(),
-		"CANDADO_SERVER="+o.server,
-	)
 	term := foregroundTerminal()
 	if term != nil {
 		cmd.SysProcAttr = term.procAttr()
@@ -111,6 +105,28 @@ func (c *cli) lock(args []string) int {
 		}
 		return exitCannotExec
 	}
+	waitErr, leaseErr := c.supervise(cmd, term, lease, name, *grace, sigs)
+	return c.finishLock(lease, name, o.timeout, commandExitCode(waitErr), leaseErr)
+}
+
+// lockedCommand is COMMAND with the lease in its environment.
+func lockedCommand(command []string, name string, lease *client.Lease, server string) *exec.Cmd {
+	cmd := exec.Command(command[0], command[1:]...)
+	cmd.Env = append(os.Environ(),
+		"CANDADO_LOCK="+name,
+		"CANDADO_FENCE="+strconv.FormatInt(lease.Fence(), 10),
+		"CANDADO_OWNER="+lease.Owner(),
+		"CANDADO_SERVER="+server,
+	)
+	return cmd
+}
+
+// supervise runs the started cmd to its end: it forwards the signals sigs
+// brings, hands the terminal back and forth as the command stops, and when
+// the lease is lost stops the command (SIGTERM, SIGKILL after grace). It
+// returns cmd's Wait error and, if the lease was lost, the lease's error.
+func (c *cli) supervise(cmd *exec.Cmd, term *terminal, lease *client.Lease, name string, grace time.Duration,
+	sigs <-chan os.Signal) (waitErr, leaseErr error) {
 	var children <-chan os.Signal // SIGCHLD, when the command owns the terminal
 	if term != nil {
 		children = term.started(cmd.Process.Pid)
@@ -120,41 +136,40 @@ func (c *cli) lock(args []string) int {
 
 	lost := lease.Done()
 	var kill <-chan time.Time
-	var leaseErr error
 	for {
 		select {
 		case sig := <-sigs:
 			_ = cmd.Process.Signal(sig)
-			continue
 		case <-children:
 			term.stopped()
-			continue
 		case <-lost:
 			lost = nil
 			leaseErr = lease.Err()
-			fmt.Fprintf(c.stderr, "candado lock %s: lease lost (%v); stopping the command (SIGTERM, SIGKILL after %v)\n", name, leaseErr, *grace)
+			fmt.Fprintf(c.stderr, "candado lock %s: lease lost (%v); stopping the command (SIGTERM, SIGKILL after %v)\n", name, leaseErr, grace)
 			_ = cmd.Process.Signal(syscall.SIGTERM)
-			t := time.NewTimer(*grace)
+			t := time.NewTimer(grace)
 			defer t.Stop()
 			kill = t.C
-			continue
 		case <-kill:
 			kill = nil
 			_ = cmd.Process.Kill()
-			continue
-		case err = <-exited:
+		case waitErr = <-exited:
+			return waitErr, leaseErr
 		}
-		break
 	}
+}
 
-	code = commandExitCode(err)
+// finishLock releases the lease after the command ended with exit code
+// code, and returns candado lock's exit code: the command's, or
+// exitLeaseLost when the lease was lost (leaseErr) or found lost on release.
+func (c *cli) finishLock(lease *client.Lease, name string, timeout time.Duration, code int, leaseErr error) int {
 	if leaseErr != nil {
 		// Best effort, briefly: if the lease lapsed only on this side (the
 		// server could not confirm it), the next owner need not wait its TTL.
-		c.releaseLock(lease, min(o.timeout, lostLeaseRelease))
+		c.releaseLock(lease, min(timeout, lostLeaseRelease))
 		return exitLeaseLost
 	}
-	if err := c.releaseLock(lease, o.timeout); errors.Is(err, client.ErrNotHeld) {
+	if err := c.releaseLock(lease, timeout); errors.Is(err, client.ErrNotHeld) {
 		// The lease ended before the command did: it may have run without it.
 		fmt.Fprintf(c.stderr, "candado lock %s: the lease was lost before the command ended (command exit code %d)\n", name, code)
 		return exitLeaseLost

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/candado-dev/candado/client"
+
+	"handler/function/function/api"
 )
 
 const watchUsage = `usage: candado watch [flags] NAME
@@ -53,17 +55,17 @@ func hasPrefixFlag(args []string) bool {
 
 // eventLine is one printed event.
 type eventLine struct {
-	Event     string       `json:"event"`
-	ID        string       `json:"id,omitempty"`
-	State     *int         `json:"state,omitempty"`
-	Fence     int64        `json:"fence,omitempty"`
-	TTLms     *int64       `json:"ttl_ms,omitempty"`
-	Locks     []wireStatus `json:"locks,omitempty"`
-	Truncated bool         `json:"truncated,omitempty"`
+	Event     string          `json:"event"`
+	ID        string          `json:"id,omitempty"`
+	State     *int            `json:"state,omitempty"`
+	Fence     int64           `json:"fence,omitempty"`
+	TTLms     *int64          `json:"ttl_ms,omitempty"`
+	Locks     []api.LeaseData `json:"locks,omitempty"`
+	Truncated bool            `json:"truncated,omitempty"`
 }
 
-func toWire(st client.Status) wireStatus {
-	w := wireStatus{ID: st.ID, Fence: st.Fence, TTLms: st.TTL.Milliseconds()}
+func toWire(st client.Status) api.LeaseData {
+	w := api.LeaseData{ID: st.ID, Fence: st.Fence, TTLms: st.TTL.Milliseconds()}
 	if st.Held {
 		w.State = 1
 	}
@@ -127,7 +129,7 @@ func (c *cli) watch(args []string) int {
 	for ev := range events {
 		line := eventLine{Event: ev.Kind, Truncated: ev.Truncated}
 		if ev.Kind == "snapshot" {
-			line.Locks = make([]wireStatus, 0, len(ev.Locks))
+			line.Locks = make([]api.LeaseData, 0, len(ev.Locks))
 			for _, l := range ev.Locks {
 				line.Locks = append(line.Locks, toWire(l))
 			}

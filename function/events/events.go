@@ -96,7 +96,6 @@ import (
 
 	"handler/function/function/access"
 	"handler/function/function/api"
-	"handler/function/function/httpapi"
 	"handler/function/function/lock"
 )
 
@@ -185,7 +184,7 @@ type Handler struct {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		httpapi.Write(w, http.StatusMethodNotAllowed, api.Envelope{
+		api.Write(w, http.StatusMethodNotAllowed, api.Envelope{
 			Error: fmt.Sprintf("method %s is not allowed for CloudEvents; use POST", r.Method),
 			Code:  api.CodeMethodNotAllowed,
 		})
@@ -286,7 +285,7 @@ type answer struct {
 // 200; everything else is the bare envelope with the HTTP routes' status
 // (400, 413, 503).
 func (h *Handler) answer(req api.Request, lease lock.Lease, err error) answer {
-	id := validID(req.ID)
+	id := api.EchoID(req.ID)
 	env := req.Envelope(id, lease, err)
 	var typ string
 	switch env.Code {
@@ -295,7 +294,7 @@ func (h *Handler) answer(req api.Request, lease lock.Lease, err error) answer {
 	case api.CodeHeld, api.CodeNotHeld:
 		typ = TypeRejected
 	default:
-		return answer{status: httpapi.StatusOf(env.Code), env: env}
+		return answer{status: api.StatusOf(env.Code), env: env}
 	}
 	reply := event.New()
 	reply.SetID(uuid.NewString())
@@ -313,7 +312,7 @@ func (a answer) inBatch(i int) answer {
 }
 
 func (a answer) writeError(w http.ResponseWriter) {
-	httpapi.Write(w, a.status, a.env)
+	api.Write(w, a.status, a.env)
 }
 
 // Decode maps a CloudEvent onto the lock request it asks for, validated and
@@ -456,13 +455,4 @@ func validationMessage(err error) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, "; ")
-}
-
-// validID returns id if it is a valid lock id, so error answers echo only
-// ids that parsed.
-func validID(id string) string {
-	if lock.ValidateID(id) != nil {
-		return ""
-	}
-	return id
 }

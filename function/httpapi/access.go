@@ -72,5 +72,5 @@ func Deny(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, lock.ErrUnavailable) {
 		env.Error = "cannot check the credential now, retry later"
 	}
-	Write(w, StatusOf(env.Code), env)
+	api.Write(w, api.StatusOf(env.Code), env)
 }

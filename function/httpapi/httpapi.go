@@ -5,7 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -46,7 +45,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/healthz":
 		if allow(w, r, http.MethodGet) {
-			Write(w, http.StatusOK, api.Envelope{Success: true})
+			api.Write(w, http.StatusOK, api.Envelope{Success: true})
 		}
 		return
 	case "/readyz":
@@ -83,7 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.inspect(w, r, id)
 		}
 	default:
-		Write(w, http.StatusNotFound, api.Envelope{Error: fmt.Sprintf("no route %s", r.URL.Path), Code: api.CodeNotFound})
+		api.Write(w, http.StatusNotFound, api.Envelope{Error: fmt.Sprintf("no route %s", r.URL.Path), Code: api.CodeNotFound})
 	}
 }
 
@@ -94,28 +93,28 @@ func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op api.Op, id 
 		if req, err = h.Limits.Resolve(op, p); err == nil {
 			lease, err := req.Do(r.Context(), h.Locks)
 			env := req.Envelope(id, lease, err)
-			Write(w, StatusOf(env.Code), env)
+			api.Write(w, api.StatusOf(env.Code), env)
 			return
 		}
 	}
-	WriteResult(w, validID(id), lock.Lease{}, err)
+	api.WriteResult(w, api.EchoID(id), lock.Lease{}, err)
 }
 
 func (h *Handler) inspect(w http.ResponseWriter, r *http.Request, id string) {
 	if err := lock.ValidateID(id); err != nil {
-		WriteResult(w, "", lock.Lease{}, err)
+		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
 	lease, err := h.Locks.Inspect(r.Context(), id)
-	WriteResult(w, id, lease, err)
+	api.WriteResult(w, id, lease, err)
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := h.Ready(r.Context()); err != nil {
-		WriteResult(w, "", lock.Lease{}, err)
+		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
-	Write(w, http.StatusOK, api.Envelope{Success: true})
+	api.Write(w, http.StatusOK, api.Envelope{Success: true})
 }
 
 // params gathers the parameters of a lock route from the path, the query
@@ -156,15 +155,6 @@ func params(r *http.Request, id string) (api.Params, error) {
 	return api.Merge(fromQuery, fromBody)
 }
 
-// validID returns id if it is a valid lock id, so error answers echo only
-// ids that parsed.
-func validID(id string) string {
-	if lock.ValidateID(id) != nil {
-		return ""
-	}
-	return id
-}
-
 // allow answers 405 unless r uses one of methods.
 func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	for _, m := range methods {
@@ -173,55 +163,9 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 		}
 	}
 	w.Header().Set("Allow", strings.Join(methods, ", "))
-	Write(w, http.StatusMethodNotAllowed, api.Envelope{
+	api.Write(w, http.StatusMethodNotAllowed, api.Envelope{
 		Error: fmt.Sprintf("method %s is not allowed here; use %s", r.Method, strings.Join(methods, " or ")),
 		Code:  api.CodeMethodNotAllowed,
 	})
 	return false
-}
-
-// StatusOf maps an envelope code to its HTTP status.
-func StatusOf(code string) int {
-	switch code {
-	case "":
-		return http.StatusOK
-	case api.CodeHeld, api.CodeNotHeld:
-		return http.StatusConflict
-	case api.CodeBadRequest:
-		return http.StatusBadRequest
-	case api.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case api.CodeForbidden:
-		return http.StatusForbidden
-	case api.CodeTooManyWaiters, api.CodeTooManyWatchers:
-		return http.StatusTooManyRequests
-	case api.CodeNotFound:
-		return http.StatusNotFound
-	case api.CodeMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	case api.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusServiceUnavailable
-}
-
-// WriteResult writes the envelope of an operation on id.
-func WriteResult(w http.ResponseWriter, id string, lease lock.Lease, err error) {
-	env := api.Result(id, lease, err)
-	Write(w, StatusOf(env.Code), env)
-}
-
-// Write writes env as JSON with status; a 503 and a 429 carry Retry-After.
-func Write(w http.ResponseWriter, status int, env api.Envelope) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		h.Set("Retry-After", "1")
-	}
-	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="candado"`)
-	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(env) // a client that hung up gets nothing more
 }

@@ -24,19 +24,19 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: listing", lock.ErrUnsupported)
 	}
 	if err != nil {
-		WriteResult(w, "", lock.Lease{}, err)
+		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
 	page, err := h.List(r.Context(), req)
 	if err != nil {
-		WriteResult(w, "", lock.Lease{}, err)
+		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
 	data := ListData{Locks: make([]api.LeaseData, 0, len(page.Locks)), Cursor: page.Cursor}
 	for _, l := range page.Locks {
 		data.Locks = append(data.Locks, api.Result(l.ID, lock.Lease{ID: l.ID, Held: l.Held, Fence: l.Fence, TTL: l.TTL}, nil).Data.(api.LeaseData))
 	}
-	Write(w, http.StatusOK, api.Envelope{Success: true, Data: data})
+	api.Write(w, http.StatusOK, api.Envelope{Success: true, Data: data})
 }
 
 // listRequest reads the query of GET /locks; unknown or repeated parameters
@@ -73,14 +73,14 @@ func listRequest(r *http.Request) (lock.ListRequest, error) {
 // it (see lock.Revoker). The answer is the ended lease, or 409 not_held.
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, id string) {
 	if err := lock.ValidateID(id); err != nil {
-		WriteResult(w, "", lock.Lease{}, err)
+		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
 	if h.Revoke == nil {
-		WriteResult(w, id, lock.Lease{}, fmt.Errorf("%w: revoke", lock.ErrUnsupported))
+		api.WriteResult(w, id, lock.Lease{}, fmt.Errorf("%w: revoke", lock.ErrUnsupported))
 		return
 	}
 	lease, err := h.Revoke(r.Context(), id)
 	lease.Owner = ""
-	WriteResult(w, id, lease, err)
+	api.WriteResult(w, id, lease, err)
 }

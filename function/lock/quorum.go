@@ -95,12 +95,22 @@ func (q *QuorumStore) Key(id string) string { return q.masters[0].Key(id) }
 // during a lease (Redlock's clock drift factor) plus the expiry's precision.
 func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
 
+// answer is one master's decoded answer: the scriptReply every quorum script
+// gives, and for quorum_read.lua the master's clock.
+type answer struct {
+	scriptReply
+	clockUS int64 // quorum_read.lua only: the master's TIME in microseconds
+}
+
 // reply is one master's answer to one script.
 type reply struct {
 	i   int
-	res []int64
+	ans answer
 	err error
 }
+
+// masterOp is one call to one master (i, m), bounded by ctx.
+type masterOp func(ctx context.Context, i int, m *RedisStore) (answer, error)
 
 // fanout runs op on every master in parallel, each call bounded by the
 // store's timeout (and not cut short when the caller's ctx ends, so a
@@ -108,8 +118,7 @@ type reply struct {
 // once all masters answered, enough says the outcome is decided, or ctx
 // ends. A reply that arrives after that goes to late, if set, in the
 // caller's goroutine of that master.
-func (q *QuorumStore) fanout(ctx context.Context, op func(context.Context, int, *RedisStore) ([]int64, error),
-	enough func([]reply) bool, late func(reply)) []reply {
+func (q *QuorumStore) fanout(ctx context.Context, op masterOp, enough func([]reply) bool, late func(reply)) []reply {
 	var (
 		mu      sync.Mutex
 		replies []reply
@@ -117,38 +126,40 @@ func (q *QuorumStore) fanout(ctx context.Context, op func(context.Context, int, 
 		signal  = make(chan struct{}, len(q.masters))
 		detach  = context.WithoutCancel(ctx)
 	)
+	// deliver records r, or hands it to late once fanout has returned.
+	deliver := func(r reply) {
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			if late != nil {
+				late(r)
+			}
+			return
+		}
+		replies = append(replies, r)
+		mu.Unlock()
+		signal <- struct{}{}
+	}
 	for i, m := range q.masters {
 		go func(i int, m *RedisStore) {
 			c, cancel := context.WithTimeout(detach, q.opts.Timeout)
-			res, err := op(c, i, m)
+			ans, err := op(c, i, m)
 			cancel()
-			r := reply{i: i, res: res, err: err}
-			mu.Lock()
-			if closed {
-				mu.Unlock()
-				if late != nil {
-					late(r)
-				}
-				return
-			}
-			replies = append(replies, r)
-			mu.Unlock()
-			signal <- struct{}{}
+			deliver(reply{i: i, ans: ans, err: err})
 		}(i, m)
 	}
-	for {
+	decided := func() bool {
 		mu.Lock()
 		got := slices.Clone(replies)
 		mu.Unlock()
-		if len(got) == len(q.masters) || (enough != nil && enough(got)) {
-			break
-		}
+		return len(got) == len(q.masters) || (enough != nil && enough(got))
+	}
+	for waiting := true; waiting && !decided(); {
 		select {
 		case <-signal:
-			continue
 		case <-ctx.Done():
+			waiting = false
 		}
-		break
 	}
 	mu.Lock()
 	closed = true
@@ -157,28 +168,51 @@ func (q *QuorumStore) fanout(ctx context.Context, op func(context.Context, int, 
 	return got
 }
 
-// script is an op that evaluates one script and checks the answer's length.
-func script(s *redis.Script, n int, keys []string, args ...any) func(context.Context, int, *RedisStore) ([]int64, error) {
-	return func(ctx context.Context, _ int, m *RedisStore) ([]int64, error) {
+// script is an op that evaluates one script answering a scriptReply.
+func script(s *redis.Script, keys []string, args ...any) masterOp {
+	return func(ctx context.Context, _ int, m *RedisStore) (answer, error) {
 		res, err := s.Run(ctx, m.rdb, keys, args...).Int64Slice()
 		if err != nil {
-			return nil, err
+			return answer{}, err
 		}
-		if len(res) != n {
-			return nil, fmt.Errorf("script answered %d values, want %d", len(res), n)
-		}
-		return res, nil
+		r, err := decodeScriptReply(res)
+		return answer{scriptReply: r}, err
 	}
+}
+
+// readMine is quorum_read.lua's status when the caller holds the lease on
+// that master.
+const readMine = 1
+
+// readScript is the op of an acquire's phase 1: quorum_read.lua for owner,
+// answering {mine, held, fence, pttl, time_us}.
+func readScript(keys []string, owner string) masterOp {
+	return func(ctx context.Context, _ int, m *RedisStore) (answer, error) {
+		res, err := quorumReadScript.Run(ctx, m.rdb, keys, owner).Int64Slice()
+		if err != nil {
+			return answer{}, err
+		}
+		return decodeReadReply(res)
+	}
+}
+
+// decodeReadReply reads quorum_read.lua's {mine, held, fence, pttl, time_us}.
+func decodeReadReply(res []int64) (answer, error) {
+	if len(res) != 5 {
+		return answer{}, fmt.Errorf("script answered %d values, want 5", len(res))
+	}
+	r, err := decodeScriptReply(res[:4])
+	return answer{scriptReply: r, clockUS: res[4]}, err
 }
 
 // tally counts replies: yes the answers pred accepts, no the other
 // answers, errs the calls that failed.
-func tally(rs []reply, pred func([]int64) bool) (yes, no, errs int) {
+func tally(rs []reply, pred func(answer) bool) (yes, no, errs int) {
 	for _, r := range rs {
 		switch {
 		case r.err != nil:
 			errs++
-		case pred(r.res):
+		case pred(r.ans):
 			yes++
 		default:
 			no++
@@ -189,11 +223,11 @@ func tally(rs []reply, pred func([]int64) bool) (yes, no, errs int) {
 
 // votes is, among the answers of rs that pick accepts, the fence most of
 // them report (the higher on a tie) and how many report it.
-func votes(rs []reply, pick func([]int64) bool) (fence int64, n int) {
+func votes(rs []reply, pick func(answer) bool) (fence int64, n int) {
 	count := map[int64]int{}
 	for _, r := range rs {
-		if r.err == nil && pick(r.res) {
-			count[r.res[2]]++
+		if r.err == nil && pick(r.ans) {
+			count[r.ans.fence]++
 		}
 	}
 	for f, c := range count {
@@ -244,11 +278,11 @@ func countOK(rs []reply) int {
 // one fence: the lock's current lease. A fence held on fewer masters is a
 // partial grant of an attempt that has not won (yet), never "the holder".
 // The TTL is the shortest a majority reports.
-func (q *QuorumStore) holder(id string, rs []reply, held func([]int64) bool) (Lease, bool) {
+func (q *QuorumStore) holder(id string, rs []reply, held func(answer) bool) (Lease, bool) {
 	votes := map[int64][]time.Duration{}
 	for _, r := range rs {
-		if r.err == nil && held(r.res) {
-			votes[r.res[2]] = append(votes[r.res[2]], time.Duration(r.res[3])*time.Millisecond)
+		if r.err == nil && held(r.ans) {
+			votes[r.ans.fence] = append(votes[r.ans.fence], time.Duration(r.ans.pttl)*time.Millisecond)
 		}
 	}
 	for fence, ttls := range votes {
@@ -260,9 +294,12 @@ func (q *QuorumStore) holder(id string, rs []reply, held func([]int64) bool) (Le
 	return Lease{ID: id}, false
 }
 
+// heldNow accepts answers that report the lock held on their master.
+func heldNow(a answer) bool { return a.held }
+
 // refusal is the answer to an acquire that did not win: ErrHeld with the
 // holder's lease when one owner holds a majority, else ErrContended.
-func (q *QuorumStore) refusal(id string, rs []reply, other func([]int64) bool) (Lease, error) {
+func (q *QuorumStore) refusal(id string, rs []reply, other func(answer) bool) (Lease, error) {
 	if l, ok := q.holder(id, rs, other); ok {
 		return l, ErrHeld
 	}
@@ -296,111 +333,147 @@ const (
 	grantOtherFence = 3  // the caller's lease with another fence, left alone
 )
 
-// acquire is one attempt; stale reports that a refused proposal, not another
-// holder, kept it from a majority, so a fresh proposal may succeed.
-//
-// A re-acquire by the holder keeps its lease and its fence: when a majority
-// of the masters hold the caller's lease with one fence, the attempt
-// proposes that fence again, which extends the lease where it is held and
-// grants it where the lock is free. When the caller's lease is on some of
-// the masters that answered and those that did not answer could make it a
-// majority, the caller may be the holder or may not (a lease that ended
-// everywhere else): a new fence would break "a re-acquire keeps the fence",
-// its old fence could be below a lease granted since, so the answer is
-// ErrUnavailable, and nothing is written.
+// acquire is one attempt: read a majority (phase 1), propose a fence, grant
+// it on a majority (phase 2). stale reports that a refused proposal, not
+// another holder, kept it from a majority, so a fresh proposal may succeed.
 func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, bool, error) {
-	n, need := len(q.masters), q.quorum
-	keys := []string{q.Key(req.ID)}
-	mine := func(res []int64) bool { return res[0] == 1 }
-	other := func(res []int64) bool { return res[1] == 1 && res[0] != 1 }
+	reads := q.readLock(ctx, req)
+	p, l, err := q.propose(ctx, req, reads)
+	if err != nil {
+		return l, false, err
+	}
+	return q.grant(ctx, req, p)
+}
 
-	// Phase 1: the fences and clocks of a majority, and of every master that
-	// may decide whether the caller or another owner holds the lease.
-	reads := q.fanout(ctx, script(quorumReadScript, 5, keys, req.Owner),
+// mine: quorum_read.lua found the caller's lease on that master.
+func (a answer) mine() bool { return a.status == readMine }
+
+// heldByOther: quorum_read.lua found another owner's lease on that master.
+func (a answer) heldByOther() bool { return a.held && a.status != readMine }
+
+// free: no lease on that master.
+func (a answer) free() bool { return !a.held }
+
+// granted: quorum_acquire.lua granted the proposal (wrote or extended it).
+func (a answer) granted() bool { return a.status == grantNew || a.status == grantKept }
+
+// refusedHeld: quorum_acquire.lua refused, another owner holds the lock there.
+func (a answer) refusedHeld() bool { return a.status == grantHeld }
+
+// refusedStale: quorum_acquire.lua refused a proposal below that master's
+// fence (it saw a later attempt).
+func (a answer) refusedStale() bool { return a.status == grantStale }
+
+// readLock is phase 1: the fences and clocks of a majority, and of every
+// master that may decide whether the caller or another owner holds the
+// lease.
+func (q *QuorumStore) readLock(ctx context.Context, req AcquireRequest) []reply {
+	n, need := len(q.masters), q.quorum
+	return q.fanout(ctx, readScript([]string{q.Key(req.ID)}, req.Owner),
 		func(rs []reply) bool {
 			pending := n - len(rs)
-			_, m := votes(rs, mine)
-			_, o := votes(rs, other)
+			_, m := votes(rs, answer.mine)
+			_, o := votes(rs, answer.heldByOther)
 			return countOK(rs) >= need && q.settled(m, pending) && q.settled(o, pending)
 		}, nil)
+}
+
+// proposal is the fence an attempt asks the masters to grant.
+type proposal struct {
+	fence int64
+	// reacquire: a majority already holds the caller's lease with this
+	// fence, so the attempt re-proposes it (extending the lease where it is
+	// held, granting it where the lock is free) and never undoes what it
+	// wrote, which is the caller's live lease.
+	reacquire bool
+}
+
+// propose classifies phase 1's reads and picks the fence to grant: the
+// caller's own when it is the holder again, else one above every fence read
+// and no lower than the highest clock read. It refuses when another owner
+// holds a majority (ErrHeld with its lease) or may (ErrContended), when
+// partial grants leave no majority free, and when the caller's lease is on
+// some of the masters that answered and those that did not could make it a
+// majority: then the caller may be the holder or may not (a lease that ended
+// everywhere else); a new fence would break "a re-acquire keeps the fence"
+// and its old fence could be below a lease granted since, so the answer is
+// ErrUnavailable, and nothing is written.
+func (q *QuorumStore) propose(ctx context.Context, req AcquireRequest, reads []reply) (proposal, Lease, error) {
+	n, need := len(q.masters), q.quorum
+	none := Lease{ID: req.ID}
 	if countOK(reads) < need {
-		return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", reads)
+		return proposal{}, none, q.unavailable(ctx, "acquire", reads)
 	}
 	silent := n - countOK(reads)
-	mineFence, mineVotes := votes(reads, mine)
-	_, otherVotes := votes(reads, other)
-	free, _, _ := tally(reads, func(res []int64) bool { return res[1] == 0 })
-	if l, ok := q.holder(req.ID, reads, other); ok {
-		return l, false, ErrHeld
+	mineFence, mineVotes := votes(reads, answer.mine)
+	_, otherVotes := votes(reads, answer.heldByOther)
+	free, _, _ := tally(reads, answer.free)
+	if l, ok := q.holder(req.ID, reads, answer.heldByOther); ok {
+		return proposal{}, l, ErrHeld
 	}
 	switch {
-	case mineVotes >= need: // the holder again
+	case mineVotes >= need: // the holder again: keep its fence
+		return proposal{fence: mineFence, reacquire: true}, none, nil
 	case mineVotes+silent >= need:
-		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the caller's lease is on %d of %d masters and %d did not answer: "+
+		return proposal{}, none, fmt.Errorf("%w: acquire: the caller's lease is on %d of %d masters and %d did not answer: "+
 			"whether it still holds the lock is undecided", ErrUnavailable, mineVotes, n, silent)
 	case otherVotes+silent >= need:
-		return Lease{ID: req.ID}, false, fmt.Errorf("%w: another owner's lease is on %d of %d masters and %d did not answer",
+		return proposal{}, none, fmt.Errorf("%w: another owner's lease is on %d of %d masters and %d did not answer",
 			ErrContended, otherVotes, n, silent)
 	case free+silent < need: // partial grants on too many masters: no fresh grant can win
-		return Lease{ID: req.ID}, false, ErrContended
+		return proposal{}, none, ErrContended
 	}
-	var (
-		maxFence, maxTime int64
-		proposal          int64
-		retry             = mineVotes >= need // the holder again: keep its fence
-	)
+	var maxFence, maxClock int64
 	for _, r := range reads {
 		if r.err == nil {
-			maxFence, maxTime = max(maxFence, r.res[2]), max(maxTime, r.res[4])
+			maxFence, maxClock = max(maxFence, r.ans.fence), max(maxClock, r.ans.clockUS)
 		}
 	}
-	if retry {
-		proposal = mineFence
-	} else {
-		proposal = max(maxFence+1, maxTime)
-	}
+	return proposal{fence: max(maxFence+1, maxClock)}, none, nil
+}
 
-	// Phase 2: grant with that fence on a majority, within the validity time.
-	granted := func(res []int64) bool { return res[0] == grantNew || res[0] == grantKept }
-	otherP2 := func(res []int64) bool { return res[0] == grantHeld }
-	written := func(r reply) bool { return r.err == nil && r.res[0] == grantNew }
+// grant is phase 2: grant p on a majority within the validity time. A
+// grant that answers too late to count is undone when the attempt failed.
+func (q *QuorumStore) grant(ctx context.Context, req AcquireRequest, p proposal) (Lease, bool, error) {
+	n, need := len(q.masters), q.quorum
+	written := func(r reply) bool { return r.err == nil && r.ans.status == grantNew }
 	decided := make(chan struct{})
 	var failed bool // written before decided is closed
 	start := time.Now()
-	grant := script(quorumAcquireScript, 4, keys, req.Owner, ms(req.TTL), strconv.FormatInt(proposal, 10))
+	op := script(quorumAcquireScript, []string{q.Key(req.ID)}, req.Owner, ms(req.TTL), strconv.FormatInt(p.fence, 10))
 	grants := q.fanout(ctx,
-		func(ctx context.Context, i int, m *RedisStore) ([]int64, error) {
+		func(ctx context.Context, i int, m *RedisStore) (answer, error) {
 			defer q.track(req.ID, req.Owner, i)()
-			return grant(ctx, i, m)
+			return op(ctx, i, m)
 		},
 		func(rs []reply) bool {
 			// Done once granted, or once a grant is impossible and whether
 			// another owner holds a majority (409, not 503) is known.
-			yes, _, _ := tally(rs, granted)
+			yes, _, _ := tally(rs, answer.granted)
 			pending := n - len(rs)
 			if yes+pending >= need {
 				return yes >= need
 			}
-			_, o := votes(rs, otherP2)
+			_, o := votes(rs, answer.refusedHeld)
 			return q.settled(o, pending)
 		},
-		func(r reply) { // a grant that came too late to count is undone when the attempt failed
+		func(r reply) {
 			<-decided
-			if failed && !retry && written(r) {
-				q.undo(context.Background(), req.ID, req.Owner, proposal, []int{r.i}, true)
+			if failed && !p.reacquire && written(r) {
+				q.undo(context.Background(), req.ID, req.Owner, p.fence, []int{r.i}, true)
 			}
 		})
 	validity := req.TTL - time.Since(start) - drift(req.TTL)
-	yes, _, _ := tally(grants, granted)
+	yes, _, _ := tally(grants, answer.granted)
 	if yes >= need && validity > 0 {
 		close(decided)
-		return Lease{ID: req.ID, Held: true, Owner: req.Owner, Fence: proposal, TTL: validity}, false, nil
+		return Lease{ID: req.ID, Held: true, Owner: req.Owner, Fence: p.fence, TTL: validity}, false, nil
 	}
 	failed = true
 	close(decided)
-	// Undo only what this attempt wrote. A retry by the holder wrote its own
-	// lease with its own fence: undoing that could end the live lease.
-	if !retry {
+	// Undo only what this attempt wrote. A re-acquire by the holder wrote
+	// its own lease with its own fence: undoing that could end the live lease.
+	if !p.reacquire {
 		var undo []int
 		for _, r := range grants {
 			if written(r) {
@@ -411,18 +484,26 @@ func (q *QuorumStore) acquire(ctx context.Context, req AcquireRequest) (Lease, b
 		// undoing it wakes nobody (its competitors retry by themselves).
 		// One that had it too late, or a grant undone late, may have been
 		// seen as the holder by a waiter, who must not sleep out its TTL.
-		q.undo(ctx, req.ID, req.Owner, proposal, undo, yes >= need || q.wakeAll.Load())
+		q.undo(ctx, req.ID, req.Owner, p.fence, undo, yes >= need || q.wakeAll.Load())
 	}
-	heldByOther, _, _ := tally(grants, otherP2)
-	staleN, _, _ := tally(grants, func(res []int64) bool { return res[0] == grantStale })
+	return q.grantFailure(ctx, req, grants, yes)
+}
+
+// grantFailure is the answer of a phase 2 that did not win (yes masters
+// granted): too late, held by another owner, or stale (a fresh proposal may
+// win).
+func (q *QuorumStore) grantFailure(ctx context.Context, req AcquireRequest, grants []reply, yes int) (Lease, bool, error) {
+	n, need := len(q.masters), q.quorum
+	heldByOther, _, _ := tally(grants, answer.refusedHeld)
+	staleN, _, _ := tally(grants, answer.refusedStale)
 	switch {
 	case yes >= need:
 		return Lease{ID: req.ID}, false, fmt.Errorf("%w: acquire: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, req.TTL)
 	case heldByOther > 0 && (staleN == 0 || heldByOther > n-need):
-		l, err := q.refusal(req.ID, grants, otherP2)
+		l, err := q.refusal(req.ID, grants, answer.refusedHeld)
 		return l, false, err
 	case staleN > 0:
-		l, err := q.refusal(req.ID, grants, otherP2)
+		l, err := q.refusal(req.ID, grants, answer.refusedHeld)
 		return l, true, err
 	}
 	return Lease{ID: req.ID}, false, q.unavailable(ctx, "acquire", grants)
@@ -473,7 +554,7 @@ func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, i
 	if publish {
 		pub = "1"
 	}
-	op := script(quorumUndoScript, 4, []string{m0.Key(id), m0.channel(id)},
+	op := script(quorumUndoScript, []string{m0.Key(id), m0.channel(id)},
 		owner, strconv.FormatInt(fence, 10), ms(q.opts.Tombstone), m0.publishCmd(), pub)
 	var wg sync.WaitGroup
 	for _, i := range idx {
@@ -496,10 +577,10 @@ func (q *QuorumStore) undo(ctx context.Context, id, owner string, fence int64, i
 // the masters that have not answered yet still get the release.
 func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, error) {
 	m0 := q.masters[0]
-	released := func(res []int64) bool { return res[0] == 1 }
-	release := script(releaseScript, 4, []string{m0.Key(id), m0.channel(id)}, owner, ms(q.opts.Tombstone), m0.publishCmd())
+	released := answer.ok
+	release := script(releaseScript, []string{m0.Key(id), m0.channel(id)}, owner, ms(q.opts.Tombstone), m0.publishCmd())
 	rs := q.fanout(ctx,
-		func(ctx context.Context, i int, m *RedisStore) ([]int64, error) {
+		func(ctx context.Context, i int, m *RedisStore) (answer, error) {
 			q.awaitGrant(ctx, id, owner, i)
 			return release(ctx, i, m)
 		},
@@ -507,15 +588,15 @@ func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, err
 	switch yes, no, _ := tally(rs, released); {
 	case yes >= q.quorum:
 	case no >= q.quorum:
-		l, _ := q.holder(id, rs, func(res []int64) bool { return res[1] == 1 })
+		l, _ := q.holder(id, rs, heldNow)
 		return l, ErrNotHeld
 	default: // the silent masters decide
 		return Lease{ID: id}, q.unavailable(ctx, "release", rs)
 	}
 	l := Lease{ID: id, Owner: owner}
 	for _, r := range rs {
-		if r.err == nil && released(r.res) {
-			l.Fence = max(l.Fence, r.res[2])
+		if r.err == nil && released(r.ans) {
+			l.Fence = max(l.Fence, r.ans.fence)
 		}
 	}
 	return l, nil
@@ -526,9 +607,9 @@ func (q *QuorumStore) Release(ctx context.Context, id, owner string) (Lease, err
 // ErrNotHeld when a majority refused (a wrong owner, or a lease that ended);
 // anything in between is undecided, ErrUnavailable.
 func (q *QuorumStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
-	extended := func(res []int64) bool { return res[0] == 1 }
+	extended := answer.ok
 	start := time.Now()
-	rs := q.fanout(ctx, script(heartbeatScript, 4, []string{q.Key(id)}, owner, ms(ttl)),
+	rs := q.fanout(ctx, script(heartbeatScript, []string{q.Key(id)}, owner, ms(ttl)),
 		func(rs []reply) bool { return q.decided(rs, extended) }, nil)
 	validity := ttl - time.Since(start) - drift(ttl)
 	yes, no, _ := tally(rs, extended)
@@ -539,7 +620,7 @@ func (q *QuorumStore) Heartbeat(ctx context.Context, id, owner string, ttl time.
 	case yes >= q.quorum:
 		return Lease{ID: id}, fmt.Errorf("%w: heartbeat: the majority answered after the lease's validity (%s) ran out", ErrUnavailable, ttl)
 	case no >= q.quorum:
-		l, _ := q.holder(id, rs, func(res []int64) bool { return res[1] == 1 })
+		l, _ := q.holder(id, rs, heldNow)
 		return l, ErrNotHeld
 	}
 	return Lease{ID: id}, q.unavailable(ctx, "heartbeat", rs)
@@ -548,7 +629,7 @@ func (q *QuorumStore) Heartbeat(ctx context.Context, id, owner string, ttl time.
 // decided reports whether the answers rs settle a yes-or-no vote: a majority
 // of the answers pred accepts, a majority of the others, or neither possible
 // whatever the masters that have not answered say. Failed calls are neither.
-func (q *QuorumStore) decided(rs []reply, pred func([]int64) bool) bool {
+func (q *QuorumStore) decided(rs []reply, pred func(answer) bool) bool {
 	yes, no, _ := tally(rs, pred)
 	pending := len(q.masters) - len(rs)
 	return yes >= q.quorum || no >= q.quorum || (yes+pending < q.quorum && no+pending < q.quorum)
@@ -561,9 +642,9 @@ func (q *QuorumStore) decided(rs []reply, pred func([]int64) bool) bool {
 // true is undecided, ErrUnavailable.
 func (q *QuorumStore) Inspect(ctx context.Context, id string) (Lease, error) {
 	n, need := len(q.masters), q.quorum
-	held := func(res []int64) bool { return res[1] == 1 }
-	free := func(res []int64) bool { return res[1] == 0 }
-	rs := q.fanout(ctx, script(inspectScript, 4, []string{q.Key(id)}),
+	held := heldNow
+	free := func(a answer) bool { return !a.held }
+	rs := q.fanout(ctx, script(inspectScript, []string{q.Key(id)}),
 		func(rs []reply) bool {
 			pending := n - len(rs)
 			_, h := votes(rs, held)
@@ -584,7 +665,7 @@ func (q *QuorumStore) Inspect(ctx context.Context, id string) (Lease, error) {
 		l := Lease{ID: id}
 		for _, r := range rs {
 			if r.err == nil {
-				l.Fence = max(l.Fence, r.res[2])
+				l.Fence = max(l.Fence, r.ans.fence)
 			}
 		}
 		return l, nil
@@ -597,8 +678,8 @@ func (q *QuorumStore) Inspect(ctx context.Context, id string) (Lease, error) {
 // Ping succeeds when a majority of the masters answer.
 func (q *QuorumStore) Ping(ctx context.Context) error {
 	n, need := len(q.masters), q.quorum
-	rs := q.fanout(ctx, func(ctx context.Context, _ int, m *RedisStore) ([]int64, error) {
-		return nil, m.rdb.Ping(ctx).Err()
+	rs := q.fanout(ctx, func(ctx context.Context, _ int, m *RedisStore) (answer, error) {
+		return answer{}, m.rdb.Ping(ctx).Err()
 	}, func(rs []reply) bool {
 		ok := countOK(rs)
 		return ok >= need || len(rs)-ok > n-need
@@ -615,38 +696,17 @@ func (q *QuorumStore) Ping(ctx context.Context) error {
 // confirm later join; masters that fail are left out of this wait. Each
 // release wakes one of the process's waiters on id (see wakeGates).
 func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}, func(), error) {
-	n, need := len(q.masters), q.quorum
 	subCtx, cancel := context.WithCancel(ctx)
 	wake := make(chan struct{}, 1)
 	q.wakes.join(id, wake)
 	done := make(chan struct{})
-	results := make(chan error, n)
+	results := make(chan error, len(q.masters))
 	var wg sync.WaitGroup
 	for _, m := range q.masters {
 		wg.Add(1)
 		go func(m *RedisStore) {
 			defer wg.Done()
-			w, stop, err := m.Subscribe(subCtx, id)
-			results <- err
-			if err != nil {
-				return
-			}
-			defer stop()
-			for {
-				select {
-				case <-w:
-					if !q.wakeAll.Load() {
-						q.wakes.released(id)
-						continue
-					}
-					select {
-					case wake <- struct{}{}:
-					default: // a wake-up is already pending
-					}
-				case <-done:
-					return
-				}
-			}
+			q.relay(subCtx, m, id, wake, done, results)
 		}(m)
 	}
 	var once sync.Once
@@ -658,6 +718,45 @@ func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}
 			q.wakes.leave(id, wake)
 		})
 	}
+	if err := q.awaitConfirmations(ctx, results); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return wake, stop, nil
+}
+
+// relay subscribes to id's releases on master m, sends the outcome to
+// results, and passes each release on (to one waiter through the wake
+// gates, or to wake) until done closes.
+func (q *QuorumStore) relay(ctx context.Context, m *RedisStore, id string, wake chan struct{}, done <-chan struct{}, results chan<- error) {
+	w, stop, err := m.Subscribe(ctx, id)
+	results <- err
+	if err != nil {
+		return
+	}
+	defer stop()
+	for {
+		select {
+		case <-w:
+			if !q.wakeAll.Load() {
+				q.wakes.released(id)
+				continue
+			}
+			select {
+			case wake <- struct{}{}:
+			default: // a wake-up is already pending
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+// awaitConfirmations waits until a majority of the masters confirmed their
+// subscription (results). It fails, ErrUnavailable, once too many failed
+// for a majority, after the store's timeout, or when ctx ends.
+func (q *QuorumStore) awaitConfirmations(ctx context.Context, results <-chan error) error {
+	n, need := len(q.masters), q.quorum
 	timer := time.NewTimer(q.opts.Timeout)
 	defer timer.Stop()
 	var ok, failed int
@@ -674,21 +773,18 @@ func (q *QuorumStore) Subscribe(ctx context.Context, id string) (<-chan struct{}
 				firstErr = err
 			}
 			if failed > n-need {
-				stop()
 				if errors.Is(firstErr, ErrUnavailable) {
-					return nil, nil, firstErr
+					return firstErr
 				}
-				return nil, nil, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, firstErr)
+				return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, firstErr)
 			}
 		case <-timer.C:
-			stop()
-			return nil, nil, fmt.Errorf("%w: subscribe: %d of %d masters confirmed within %s, %d needed", ErrUnavailable, ok, n, q.opts.Timeout, need)
+			return fmt.Errorf("%w: subscribe: %d of %d masters confirmed within %s, %d needed", ErrUnavailable, ok, n, q.opts.Timeout, need)
 		case <-ctx.Done():
-			stop()
-			return nil, nil, fmt.Errorf("%w: subscribe: %w", ErrUnavailable, ctx.Err())
+			return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, ctx.Err())
 		}
 	}
-	return wake, stop, nil
+	return nil
 }
 
 // Close ends every waiter's subscriptions and closes the masters' clients.

@@ -10,8 +10,8 @@ import "context"
 // would.
 func (q *QuorumStore) Revoke(ctx context.Context, id string) (Lease, error) {
 	m0 := q.masters[0]
-	revoked := func(res []int64) bool { return res[0] == 1 }
-	rs := q.fanout(ctx, script(revokeScript, 4, []string{m0.Key(id), m0.channel(id), m0.changes(id)},
+	revoked := answer.ok
+	rs := q.fanout(ctx, script(revokeScript, []string{m0.Key(id), m0.channel(id), m0.changes(id)},
 		ms(q.opts.Tombstone), m0.publishCmd(), changesCmd),
 		func(rs []reply) bool { return q.decided(rs, revoked) }, nil)
 	switch yes, no, _ := tally(rs, revoked); {
@@ -23,8 +23,8 @@ func (q *QuorumStore) Revoke(ctx context.Context, id string) (Lease, error) {
 	}
 	l := Lease{ID: id}
 	for _, r := range rs {
-		if r.err == nil && revoked(r.res) {
-			l.Fence = max(l.Fence, r.res[2])
+		if r.err == nil && revoked(r.ans) {
+			l.Fence = max(l.Fence, r.ans.fence)
 		}
 	}
 	return l, nil

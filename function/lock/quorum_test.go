@@ -29,6 +29,14 @@ func TestQuorumUndoTouchesOnlyItsGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Acquire answers once a majority granted: node 0's grant may still be
+	// on its way.
+	for deadline := time.Now().Add(5 * time.Second); minis[0].HGet(q.Key("u"), "owner") != "x"; {
+		if time.Now().After(deadline) {
+			t.Fatal("node 0 never got the grant")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	q.undo(ctx, "u", "x", l.Fence-1, []int{0}, true) // a stale undo of an earlier attempt
 	if owner := minis[0].HGet(q.Key("u"), "owner"); owner != "x" {
 		t.Fatalf("a stale undo ended the current grant: owner %q", owner)

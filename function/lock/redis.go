@@ -159,24 +159,49 @@ func (s *RedisStore) Close() error {
 	return s.rdb.Close()
 }
 
-// run evaluates a script that answers {ok, held, fence, pttl}.
+// scriptReply is the answer every lock script gives, {status, held, fence,
+// pttl}: what the script did (1: it took effect; quorum_acquire.lua has more
+// statuses), whether the lock is held now, its current (or last) fence and
+// the remaining milliseconds of a held lease.
+type scriptReply struct {
+	status int64
+	held   bool
+	fence  int64
+	pttl   int64
+}
+
+// decodeScriptReply reads a {status, held, fence, pttl} answer.
+func decodeScriptReply(res []int64) (scriptReply, error) {
+	if len(res) != 4 {
+		return scriptReply{}, fmt.Errorf("script answered %d values, want 4", len(res))
+	}
+	return scriptReply{status: res[0], held: res[1] == 1, fence: res[2], pttl: res[3]}, nil
+}
+
+// ok reports whether the script took effect (status 1).
+func (r scriptReply) ok() bool { return r.status == 1 }
+
+// ttl is the remaining time of a held lease, else 0.
+func (r scriptReply) ttl() time.Duration {
+	if !r.held || r.pttl <= 0 {
+		return 0
+	}
+	return time.Duration(r.pttl) * time.Millisecond
+}
+
+// run evaluates a script that answers a scriptReply; ok is its status 1.
 func (s *RedisStore) run(ctx context.Context, script *redis.Script, id string, keys []string, args ...any) (Lease, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	l := Lease{ID: id}
 	res, err := s.pipe.do(ctx, script, keys, args)
 	if err != nil {
-		return l, false, fmt.Errorf("%w: %w", ErrUnavailable, s.ver.explain(ctx, s.rdb, err))
+		return Lease{ID: id}, false, fmt.Errorf("%w: %w", ErrUnavailable, s.ver.explain(ctx, s.rdb, err))
 	}
-	if len(res) != 4 {
-		return l, false, fmt.Errorf("%w: script answered %d values", ErrUnavailable, len(res))
+	reply, err := decodeScriptReply(res)
+	if err != nil {
+		return Lease{ID: id}, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	l.Held = res[1] == 1
-	l.Fence = res[2]
-	if l.Held && res[3] > 0 {
-		l.TTL = time.Duration(res[3]) * time.Millisecond
-	}
-	return l, res[0] == 1, nil
+	return Lease{ID: id, Held: reply.held, Fence: reply.fence, TTL: reply.ttl()}, reply.ok(), nil
 }
 
 // ms renders d as whole milliseconds for PX-style arguments.

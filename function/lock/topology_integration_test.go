@@ -246,8 +246,13 @@ func (e *exclusion) run(clients int, ttl time.Duration) (stop func()) {
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
-			owner := fmt.Sprintf("client-%d", c)
 			for r := 0; ; r++ {
+				// A fresh owner each round: with one owner per client, a
+				// release lost to a fault left the lease alive and the
+				// client's next acquire of that id was its idempotent
+				// re-acquire, with the same fence by contract, which
+				// check then counted as a fence that did not rise.
+				owner := fmt.Sprintf("client-%d-%d", c, r)
 				select {
 				case <-done:
 					return

@@ -84,6 +84,10 @@ func TestWaitedSetWhateverEndsTheWait(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || lease.Waited < 20*time.Millisecond {
 		t.Fatalf("cancelled wait = %+v, %v; want context.Canceled and Waited >= 20ms", lease, err)
 	}
+	// The hub leaves a channel after its last waiter, not at once: wait for
+	// that, or the count below could be the first waiter's and the second
+	// wait shorter than the sleep.
+	waitForSubscribers(t, s, "w", 0)
 	go func() {
 		waitForSubscribers(t, s, "w", 1)
 		time.Sleep(20 * time.Millisecond)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"handler/function/function/api"
-	"handler/function/function/httpapi"
 	"handler/function/function/lock"
 )
 
@@ -68,16 +67,16 @@ func (h *Handler) lifetime() time.Duration {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		httpapi.Write(w, http.StatusMethodNotAllowed, api.Envelope{Error: fmt.Sprintf("method %s is not allowed here; use GET", r.Method), Code: api.CodeMethodNotAllowed})
+		api.Write(w, http.StatusMethodNotAllowed, api.Envelope{Error: fmt.Sprintf("method %s is not allowed here; use GET", r.Method), Code: api.CodeMethodNotAllowed})
 		return
 	}
 	wt, err := parseTarget(r)
 	if err != nil {
-		httpapi.WriteResult(w, "", lock.Lease{}, err)
+		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
 	if h.Feed == nil {
-		httpapi.WriteResult(w, "", lock.Lease{}, fmt.Errorf("%w: watch", lock.ErrUnsupported))
+		api.WriteResult(w, "", lock.Lease{}, fmt.Errorf("%w: watch", lock.ErrUnsupported))
 		return
 	}
 	if h.Identity != nil {
@@ -85,13 +84,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := h.Feed.join(r.Context(), wt, r.Header.Get("Last-Event-ID"))
 	if err != nil {
-		httpapi.WriteResult(w, "", lock.Lease{}, err)
+		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
 	defer h.Feed.leave(wt)
 	snap, err := h.Feed.snapshot(r.Context(), wt)
 	if err != nil {
-		httpapi.WriteResult(w, "", lock.Lease{}, err)
+		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
 	snap.Seq = sub.seq

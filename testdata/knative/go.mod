@@ -7,4 +7,11 @@ require (
 	knative.dev/func-go v0.22.0
 )
 
+require (
+	github.com/mattn/go-colorable v0.1.15 // indirect
+	github.com/mattn/go-isatty v0.0.23 // indirect
+	github.com/rs/zerolog v1.35.1 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)
+
 replace function => ./f

@@ -41,7 +41,7 @@ func clientModulePath(t *testing.T, clientDir string) string {
 // replace to this checkout (as README's "From Go" says), with no network and
 // no workspace, and runs it against a real service.
 func TestClientFromOutsideTheRepository(t *testing.T) {
-	clientDir, err := filepath.Abs(filepath.Join("..", "client"))
+	clientDir, err := filepath.Abs(filepath.Join("..", "..", "..", "client"))
 	if err != nil {
 		t.Fatal(err)
 	}
