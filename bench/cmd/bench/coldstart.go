@@ -130,6 +130,9 @@ func coldstart(ctx context.Context, e *env) error {
 		times     []time.Duration
 	}
 	builds := []*build{{name: "cmd/candado", bin: e.bins["candado"]}}
+	if bin, ok := e.bins["compare"]; ok {
+		builds = append(builds, &build{name: "cmd/candado@" + e.o.compare, bin: bin})
+	}
 	for _, s := range []struct{ name, label, main string }{
 		{"openfaas", "OpenFaaS style (function.Handle)", openfaasMain},
 		{"knative", "Knative style (New, Start, Handle)", knativeMain},

@@ -21,6 +21,9 @@ func contended(ctx context.Context, e *env) error {
 	defer t.close()
 	o := e.o
 	drivers := []drive.Driver{t.candado, t.etcd, t.direct}
+	if t.compare != nil {
+		drivers = []drive.Driver{t.candado, t.compare, t.etcd, t.direct}
+	}
 	fmt.Printf("## Contended: %d clients, waiting acquire → release with no hold, median of %d interleaved runs of %s\n\n", o.contended, o.runs, o.dur)
 	fmt.Println("Handoff latency: from the holder sending its release to the next holder's acquire answering.")
 	fmt.Println("Candado has no fair queue yet (waiters are woken by pub/sub and race), so there is no \"with the fair queue\" row.")

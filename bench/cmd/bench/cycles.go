@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"handler/function/bench/internal/drive"
@@ -57,7 +58,16 @@ func cycles(ctx context.Context, e *env) error {
 	fmt.Println()
 	fmt.Println("| ratio | " + strings.Join(cols(o.conc), " | ") + " |")
 	fmt.Println(rule)
-	for _, d := range []drive.Driver{t.candado, t.etcd, t.direct} {
+	compared := []drive.Driver{t.candado, t.etcd, t.direct}
+	if t.compare != nil {
+		compared = slices.Insert(compared, 1, t.compare)
+		row := fmt.Sprintf("| Candado / %s |", t.compare.Name())
+		for _, c := range o.conc {
+			row += fmt.Sprintf(" %.2f× |", median(rates[t.candado][c])/median(rates[t.compare][c]))
+		}
+		fmt.Println(row)
+	}
+	for _, d := range compared {
 		for _, base := range []drive.Driver{t.seed, t.floor} {
 			row := fmt.Sprintf("| %s / %s |", short(d), short(base))
 			for _, c := range o.conc {

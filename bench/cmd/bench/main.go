@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -42,6 +43,7 @@ type options struct {
 	waiters   int
 	only      map[string]bool
 	etcdTmpfs bool
+	compare   string
 }
 
 func main() {
@@ -56,6 +58,7 @@ func main() {
 	flag.IntVar(&o.memLocks, "locks", 100000, "locks of the Redis memory figures")
 	flag.IntVar(&o.waiters, "waiters", 10000, "waiting acquires of the service memory figure")
 	flag.BoolVar(&o.etcdTmpfs, "etcd-tmpfs", true, "keep etcd's data in /dev/shm, where fsync costs little (Redis persists nothing)")
+	flag.StringVar(&o.compare, "compare", "", "a git revision whose cmd/candado is measured beside the working tree's (cycles, contended and cold start), to measure one change alone")
 	flag.StringVar(&only, "only", "cycles,contended,memory,coldstart", "which tables to print")
 	flag.Parse()
 	for _, f := range strings.Split(conc, ",") {
@@ -146,6 +149,21 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		e.bins[b.name] = out
+	}
+	if o.compare != "" {
+		src := filepath.Join(dir, "compare-src")
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return err
+		}
+		archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", o.root, o.compare, src)
+		if b, err := archive.CombinedOutput(); err != nil {
+			return fmt.Errorf("exporting %s: %w\n%s", o.compare, err, b)
+		}
+		out := filepath.Join(dir, "candado-compare")
+		if err := proc.Build(out, "./cmd/candado", src); err != nil {
+			return err
+		}
+		e.bins["compare"] = out
 	}
 	e.redis, err = proc.StartRedis(dir)
 	if err != nil {

@@ -17,6 +17,7 @@ func numCPU() int { return runtime.NumCPU() }
 // targets are the five systems of the cycles table, started once.
 type targets struct {
 	seed, candado, etcd, direct, floor drive.Driver
+	compare                            drive.Driver   // cmd/candado of -compare, or nil
 	all                                []drive.Driver // in table order
 	stop                               []func()
 }
@@ -51,6 +52,13 @@ func (e *env) targets(ctx context.Context) (*targets, error) {
 		return nil, err
 	}
 	t.candado = drive.NewHTTP("Candado", base, maxConns)
+	if bin, ok := e.bins["compare"]; ok {
+		base, err = start(bin, redisURL)
+		if err != nil {
+			return nil, err
+		}
+		t.compare = drive.NewHTTP("Candado@"+e.o.compare, base, maxConns)
+	}
 	etcdDir := e.dir
 	if e.o.etcdTmpfs {
 		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
@@ -79,6 +87,9 @@ func (e *env) targets(ctx context.Context) (*targets, error) {
 	}
 	t.floor = drive.NewHTTP("the HTTP floor (bare Go HTTP server, locks in memory)", base, maxConns)
 	t.all = []drive.Driver{t.seed, t.candado, t.etcd, t.direct, t.floor}
+	if t.compare != nil {
+		t.all = slices.Insert(t.all, 2, t.compare)
+	}
 	// Warm every target up: connections, script caches, etcd sessions.
 	for _, d := range t.all {
 		if r := drive.RunCycles(ctx, d, "warm-", 8, 300*time.Millisecond); r.N == 0 || r.Errors > 0 {
@@ -90,7 +101,7 @@ func (e *env) targets(ctx context.Context) (*targets, error) {
 }
 
 func (t *targets) close() {
-	for _, d := range []drive.Driver{t.seed, t.candado, t.etcd, t.direct, t.floor} {
+	for _, d := range []drive.Driver{t.seed, t.candado, t.compare, t.etcd, t.direct, t.floor} {
 		if d != nil {
 			d.Close()
 		}
