@@ -61,7 +61,7 @@ func main() {
 	flag.IntVar(&o.waiters, "waiters", 10000, "waiting acquires of the service memory figure")
 	flag.BoolVar(&o.etcdTmpfs, "etcd-tmpfs", true, "keep etcd's data in /dev/shm, where fsync costs little (Redis persists nothing)")
 	flag.StringVar(&o.compare, "compare", "", "a git revision whose cmd/candado is measured beside the working tree's (cycles, contended and cold start), to measure one change alone")
-	flag.StringVar(&only, "only", "cycles,contended,memory,coldstart", "which tables to print; ab (with -compare) measures one change alone")
+	flag.StringVar(&only, "only", "cycles,contended,memory,coldstart", "which tables to print; also cost (CPU, syscalls per cycle), and ab (with -compare), which measures one change alone")
 	flag.Parse()
 	for _, f := range strings.Split(conc, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(f))
@@ -177,7 +177,7 @@ func run(ctx context.Context, o options) error {
 	for _, t := range []struct {
 		name string
 		f    func(context.Context, *env) error
-	}{{"cycles", cycles}, {"contended", contended}, {"memory", memory}, {"coldstart", coldstart}, {"ab", ab}} {
+	}{{"cycles", cycles}, {"contended", contended}, {"memory", memory}, {"coldstart", coldstart}, {"cost", cost}, {"ab", ab}} {
 		if !o.only[t.name] {
 			continue
 		}

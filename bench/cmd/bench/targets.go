@@ -19,7 +19,14 @@ type targets struct {
 	seed, candado, etcd, direct, floor drive.Driver
 	compare                            drive.Driver   // cmd/candado of -compare, or nil
 	all                                []drive.Driver // in table order
+	http                               []httpTarget   // the server processes
 	stop                               []func()
+}
+
+// httpTarget is a server process and its driver.
+type httpTarget struct {
+	drv  drive.Driver
+	proc *proc.Server
 }
 
 // maxConns bounds each HTTP driver's keep-alive pool.
@@ -34,12 +41,14 @@ func (e *env) targets(ctx context.Context) (*targets, error) {
 		}
 	}()
 	redisURL := "CANDADO_REDIS_URL=redis://" + e.redis.Addr
+	var last *proc.Server
 	start := func(bin string, env ...string) (string, error) {
 		s, err := proc.StartServer(bin, env, "/healthz")
 		if err != nil {
 			return "", err
 		}
 		t.stop = append(t.stop, s.Stop)
+		last = s
 		return s.Base, nil
 	}
 	base, err := start(e.bins["seed"], redisURL)
@@ -47,17 +56,20 @@ func (e *env) targets(ctx context.Context) (*targets, error) {
 		return nil, err
 	}
 	t.seed = drive.NewHTTP("the seed (HTTP, SETNX/DEL: no TTL, no owner, no fence)", base, maxConns)
+	t.http = append(t.http, httpTarget{t.seed, last})
 	base, err = start(e.bins["candado"], redisURL)
 	if err != nil {
 		return nil, err
 	}
 	t.candado = drive.NewHTTP("Candado", base, maxConns)
+	t.http = append(t.http, httpTarget{t.candado, last})
 	if bin, ok := e.bins["compare"]; ok {
 		base, err = start(bin, redisURL)
 		if err != nil {
 			return nil, err
 		}
 		t.compare = drive.NewHTTP("Candado@"+e.o.compare, base, maxConns)
+		t.http = append(t.http, httpTarget{t.compare, last})
 	}
 	etcdDir := e.dir
 	if e.o.etcdTmpfs {
@@ -86,6 +98,7 @@ func (e *env) targets(ctx context.Context) (*targets, error) {
 		return nil, err
 	}
 	t.floor = drive.NewHTTP("the HTTP floor (bare Go HTTP server, locks in memory)", base, maxConns)
+	t.http = append(t.http, httpTarget{t.floor, last})
 	t.all = []drive.Driver{t.seed, t.candado, t.etcd, t.direct, t.floor}
 	if t.compare != nil {
 		t.all = slices.Insert(t.all, 2, t.compare)
