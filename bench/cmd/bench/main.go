@@ -12,7 +12,7 @@
 // It prints cycles/s at each concurrency with ratios against the seed and the
 // floor, a contended table (handoffs), memory per lock and cold starts.
 //
-//	cd bench && go run ./cmd/bench [-d 5s] [-runs 3] [-c 1,8,32] [-only cycles,contended,memory,coldstart]
+//	cd bench && go run ./cmd/bench [-d 5s] [-runs 3] [-c 1,8,32] [-only cycles,contended,memory,coldstart,cost] [-compare REV]
 //	cd bench && go run ./cmd/bench -only ab -compare HEAD~1 -runs 15 -d 1s
 package main
 
@@ -61,7 +61,7 @@ func main() {
 	flag.IntVar(&o.waiters, "waiters", 10000, "waiting acquires of the service memory figure")
 	flag.BoolVar(&o.etcdTmpfs, "etcd-tmpfs", true, "keep etcd's data in /dev/shm, where fsync costs little (Redis persists nothing)")
 	flag.StringVar(&o.compare, "compare", "", "a git revision whose cmd/candado is measured beside the working tree's (cycles, contended and cold start), to measure one change alone")
-	flag.StringVar(&only, "only", "cycles,contended,memory,coldstart", "which tables to print; also cost (CPU, syscalls per cycle), and ab (with -compare), which measures one change alone")
+	flag.StringVar(&only, "only", "cycles,contended,memory,coldstart,cost", "which tables to print; also cost (CPU, syscalls per cycle), and ab (with -compare), which measures one change alone")
 	flag.Parse()
 	for _, f := range strings.Split(conc, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(f))

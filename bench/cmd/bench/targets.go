@@ -103,9 +103,14 @@ func (e *env) targets(ctx context.Context) (*targets, error) {
 	if t.compare != nil {
 		t.all = slices.Insert(t.all, 2, t.compare)
 	}
-	// Warm every target up: connections, script caches, etcd sessions.
+	// Warm every target up: connections, script caches, and etcd's
+	// sessions, one per owner, for as many clients as any table runs.
+	warm := e.o.contended
+	for _, c := range e.o.conc {
+		warm = max(warm, c)
+	}
 	for _, d := range t.all {
-		if r := drive.RunCycles(ctx, d, "warm-", 8, 300*time.Millisecond); r.N == 0 || r.Errors > 0 {
+		if r := drive.RunCycles(ctx, d, "warm-", warm, 500*time.Millisecond); r.N == 0 || r.Errors > 0 {
 			return nil, fmt.Errorf("%s does not work: %d cycles, %d errors, first %v", d.Name(), r.N, r.Errors, r.FirstErr)
 		}
 	}
