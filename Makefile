@@ -70,8 +70,7 @@ fuzz:
 	done
 
 bench: ensure-redis
-	$(GO) run ./cmd/candado-bench $(BENCHFLAGS)
-	$(GO) run ./cmd/candado-bench coldstart
+	$(GO) -C bench run ./cmd/bench $(BENCHFLAGS)
 
 # The long safety runs: every history-checker scenario (faults included) with
 # 10,000 checked operations, the deliberately broken locks that must be caught,
