@@ -100,6 +100,12 @@ type lockState struct {
 	releaseSent time.Time // when the last holder sent its release
 }
 
+// Hold is how long a client keeps a granted lock before it releases it. The
+// tables use 0, so a hand-off measures the lock service alone; but then a
+// lock that grants twice is caught only when two grants land within
+// nanoseconds, so the runners' own tests hold for a while.
+var Hold time.Duration
+
 // RunHandoffs runs c clients for d on locks locks (client i on lock i mod
 // locks), each looping waiting acquire → release with no hold in between.
 // It times each handoff, from the moment the holder sends its release to
@@ -168,6 +174,9 @@ func RunHandoffs(ctx context.Context, drv Driver, prefix string, c, locks int, d
 					mine = append(mine, granted.Sub(st.releaseSent))
 				}
 				st.mu.Unlock()
+				if Hold > 0 {
+					time.Sleep(Hold)
+				}
 				// Marked free before the release is sent: the next grant can
 				// only come after it.
 				st.holder.CompareAndSwap(int64(i)+1, 0)
