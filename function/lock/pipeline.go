@@ -12,7 +12,8 @@ import (
 // pipeliner sends the scripts of concurrent calls to Redis together: a few
 // workers each take every call waiting in the queue and send them as one
 // pipeline, one write and one read for the lot. Under load that saves most
-// of the system calls on both sides; a lone call goes out at once. Batches
+// of the system calls on both sides; a lone call goes out at once, from its
+// caller's goroutine. Batches
 // grow by themselves with the load, as with Nagle's algorithm but without
 // waiting: a worker never holds a call back for company.
 type pipeliner struct {
@@ -29,6 +30,8 @@ type pipeliner struct {
 	// script itself, which on a cold start saves the round trip of an
 	// EVALSHA answered NOSCRIPT.
 	evalled atomic.Bool
+	// inflight counts the calls in do.
+	inflight atomic.Int64
 }
 
 // maxBatch bounds a pipeline, so one slow batch cannot hold many callers.
@@ -59,6 +62,19 @@ func (p *pipeliner) do(ctx context.Context, script *redis.Script, keys []string,
 		}
 	})
 	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{})}
+	// With no other call in flight there is nothing to batch with: send it
+	// from this goroutine, sparing the two hand-offs to a worker and back.
+	if p.inflight.Add(1) == 1 {
+		defer p.inflight.Add(-1)
+		select {
+		case <-p.quit:
+			return nil, ErrClosed
+		default:
+		}
+		p.exec([]*scriptCall{c})
+		return c.res, c.err
+	}
+	defer p.inflight.Add(-1)
 	select {
 	case p.queue <- c:
 	case <-ctx.Done():
