@@ -36,7 +36,7 @@ func BenchmarkModes(b *testing.B) {
 			return lock.NewRedisStore(startSentinels(b).client(), lock.RedisOptions{Prefix: "bench:", Timeout: opTimeout})
 		}},
 		{"cluster3", func(b *testing.B) lock.Store {
-			return lock.NewRedisStore(clusterClient(startCluster(b, 3)), lock.RedisOptions{Prefix: "bench:", Timeout: opTimeout, Sharded: true})
+			return lock.NewRedisStore(clusterClient(redistest.StartCluster(b, 3)), lock.RedisOptions{Prefix: "bench:", Timeout: opTimeout, Sharded: true})
 		}},
 		{"quorum3", func(b *testing.B) lock.Store { _, q := startQuorum(b, 3); return q }},
 		{"quorum5", func(b *testing.B) lock.Store { _, q := startQuorum(b, 5); return q }},

@@ -22,7 +22,7 @@ func newClusterLocker(t *testing.T, srvs []*redistest.Server) (*lock.Locker, *lo
 }
 
 func TestClusterLocksSpreadOverEveryMaster(t *testing.T) {
-	srvs := startCluster(t, 3)
+	srvs := redistest.StartCluster(t, 3)
 	l, s := newClusterLocker(t, srvs)
 	ctx := context.Background()
 	for i := 0; i < 200; i++ {
@@ -68,7 +68,7 @@ func TestClusterLocksSpreadOverEveryMaster(t *testing.T) {
 }
 
 func TestClusterWaitWokenByRelease(t *testing.T) {
-	srvs := startCluster(t, 3)
+	srvs := redistest.StartCluster(t, 3)
 	l, s := newClusterLocker(t, srvs)
 	ctx := context.Background()
 	// Locks on different masters, waited on at the same time: the shard
@@ -117,7 +117,7 @@ func TestClusterNodeRestartKeepsExclusion(t *testing.T) {
 	// appendfsync always: a master that restarts keeps every acknowledged
 	// grant, as a Cluster without replicas needs for mutual exclusion (see
 	// TestClusterFencesAfterNodeLostData for a restart without data).
-	srvs := startCluster(t, 3, redistest.WithAOF())
+	srvs := redistest.StartCluster(t, 3, redistest.WithAOF())
 	l, _ := newClusterLocker(t, srvs)
 	var ids []string
 	for i := 0; i < 12; i++ {
@@ -130,7 +130,7 @@ func TestClusterNodeRestartKeepsExclusion(t *testing.T) {
 	srvs[1].Kill()
 	time.Sleep(300 * time.Millisecond)
 	srvs[1].Restart()
-	waitClusterOK(t, srvs)
+	redistest.WaitClusterOK(t, srvs)
 	time.Sleep(time.Second)
 	stop()
 	if e.grants.Load() <= before {
@@ -140,7 +140,7 @@ func TestClusterNodeRestartKeepsExclusion(t *testing.T) {
 }
 
 func TestClusterFencesAfterNodeLostData(t *testing.T) {
-	srvs := startCluster(t, 3)
+	srvs := redistest.StartCluster(t, 3)
 	_, s := newClusterLocker(t, srvs)
 	ctx := context.Background()
 	// A lock on every master, then each master restarts empty in turn.
@@ -153,7 +153,7 @@ func TestClusterFencesAfterNodeLostData(t *testing.T) {
 	}
 	for _, srv := range srvs {
 		srv.Restart()
-		waitClusterOK(t, srvs)
+		redistest.WaitClusterOK(t, srvs)
 	}
 	for _, id := range ids {
 		lease := acquireRetry(t, s, id, "after", time.Minute)
@@ -169,7 +169,7 @@ func TestClusterFencesAfterNodeLostData(t *testing.T) {
 // again on the new master, so the release still wakes the waiter, long
 // before the holder's lease would have ended.
 func TestClusterWakeUpAfterSlotMoves(t *testing.T) {
-	srvs := startCluster(t, 3)
+	srvs := redistest.StartCluster(t, 3)
 	l, s := newClusterLocker(t, srvs)
 	ctx := context.Background()
 	const id = "moving"
@@ -238,7 +238,7 @@ func waitShardSubscribers(t *testing.T, srv *redistest.Server, channel string, n
 // its master: the cap of waiters bounds those connections too, and a
 // waiter past it answers at once.
 func TestClusterWaitersCapBoundsConnections(t *testing.T) {
-	srvs := startCluster(t, 3)
+	srvs := redistest.StartCluster(t, 3)
 	s := lock.NewRedisStore(clusterClient(srvs), lock.RedisOptions{Prefix: "it:", Timeout: opTimeout, Sharded: true})
 	t.Cleanup(func() { s.Close() })
 	const max, ids = 5, 20

@@ -48,53 +48,6 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startCluster starts n masters without replicas, joins them with
-// redis-cli --cluster create and waits for cluster_state:ok.
-func startCluster(tb testing.TB, n int, opts ...redistest.Option) []*redistest.Server {
-	tb.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		tb.Fatalf("redis-cli not found on PATH: %v; run `make test`", err)
-	}
-	var srvs []*redistest.Server
-	var addrs []string
-	for i := 0; i < n; i++ {
-		// nodes.conf is relative to the server's own --dir, so a restart
-		// finds it; the bus port is chosen here, as port+10000 may not exist.
-		o := append([]redistest.Option{redistest.WithArgs("--cluster-enabled", "yes",
-			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-			"--cluster-port", strconv.Itoa(freePort(tb)))}, opts...)
-		s := redistest.Start(tb, o...)
-		srvs = append(srvs, s)
-		addrs = append(addrs, s.Addr())
-	}
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	waitClusterOK(tb, srvs)
-	return srvs
-}
-
-func waitClusterOK(tb testing.TB, srvs []*redistest.Server) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for _, s := range srvs {
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			info, err := s.Client().ClusterInfo(ctx).Result()
-			cancel()
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("cluster at %s not ok: %v %s", s.Addr(), err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-}
-
 func clusterClient(srvs []*redistest.Server) *redis.ClusterClient {
 	var addrs []string
 	for _, s := range srvs {
