@@ -17,8 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	_ "embed"
 )
 
 // readyTimeout bounds how long a started process may take to answer.
@@ -144,9 +142,6 @@ func ping(addr string) error {
 	return nil
 }
 
-//go:embed ensure-etcd.sh
-var ensureEtcd string
-
 // Etcd is a private one-member etcd.
 type Etcd struct {
 	*Proc
@@ -158,7 +153,14 @@ func EnsureEtcd() error {
 	if _, err := exec.LookPath("etcd"); err == nil {
 		return nil
 	}
-	cmd := exec.Command("bash", "-c", ensureEtcd)
+	// The repository's own installer; the bench module reaches the root
+	// module (and so its scripts/) through its replace.
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "handler/function").Output()
+	if err != nil {
+		return fmt.Errorf("installing etcd: finding the repository: %w", err)
+	}
+	script := filepath.Join(strings.TrimSpace(string(out)), "scripts", "ensure-debian.sh")
+	cmd := exec.Command("bash", script, "ensure-etcd", "etcd", "etcd-server")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("installing etcd: %w", err)
