@@ -185,6 +185,20 @@ func (f *fakeLocks) Inspect(_ context.Context, id string) (lock.Lease, error) {
 	return lock.Lease{ID: id}, nil
 }
 
+func (f *fakeLocks) List(_ context.Context, req lock.ListRequest) (lock.ListPage, error) {
+	if _, err := lock.ValidateList(req); err != nil {
+		f.t.Fatalf("handler passed on list %+v: %v", req, err)
+	}
+	return lock.ListPage{}, nil
+}
+
+func (f *fakeLocks) Revoke(_ context.Context, id string) (lock.Lease, error) {
+	if lock.ValidateID(id) != nil {
+		f.t.Fatalf("revoke of %q", id)
+	}
+	return lock.Lease{ID: id}, lock.ErrNotHeld
+}
+
 var fuzzMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead, "PATCH"}
 
 // FuzzQueryString drives httpapi.Handler with arbitrary methods, paths,
@@ -199,11 +213,15 @@ func FuzzQueryString(f *testing.F) {
 	f.Add(uint8(2), "/acquire/a", "", []byte(``))
 	f.Add(uint8(0), "/locks/a", "", []byte(``))
 	f.Add(uint8(0), "/healthz", "", []byte(``))
+	f.Add(uint8(0), "/locks", "", []byte(``))
+	f.Add(uint8(0), "/locks", "prefix=a/&limit=5&cursor=", []byte(``))
+	f.Add(uint8(1), "/locks/a/revoke", "", []byte(``))
 	f.Add(uint8(0), "/acquire/a", "owner=a&owner=b", []byte(``))
 	f.Add(uint8(0), "/acquire/a", "%zz", []byte(``))
 	f.Add(uint8(1), "/acquire/a", "ttl=2h", []byte(`{"ttl":"2h"`))
 	f.Fuzz(func(t *testing.T, m uint8, path, query string, body []byte) {
-		h := &httpapi.Handler{Locks: &fakeLocks{t: t, owner: map[string]string{}}, Limits: fuzzLimits,
+		locks := &fakeLocks{t: t, owner: map[string]string{}}
+		h := &httpapi.Handler{Locks: locks, Limits: fuzzLimits, List: locks.List, Revoke: locks.Revoke,
 			Ready: func(context.Context) error { return nil }}
 		method := fuzzMethods[int(m)%len(fuzzMethods)]
 		r := &http.Request{Method: method, URL: &url.URL{Path: path, RawQuery: query}, Header: http.Header{},
