@@ -40,6 +40,11 @@ var (
 	// family than the acquire asked for: a semaphore's limit is fixed while
 	// anyone holds it, and shared leases are taken on a lock of limit 1.
 	ErrLimitMismatch = errors.New("lock is held with another limit")
+	// ErrModeCannot means this store (CANDADO_REDIS_MODE) cannot honour a
+	// parameter of the request, as a semaphore, a shared lease or a
+	// lock-delay in quorum mode. It wraps ErrInvalid: asking again will not
+	// help (400, code "unsupported").
+	ErrModeCannot = fmt.Errorf("%w: not supported in this CANDADO_REDIS_MODE", ErrInvalid)
 	// ErrUnsupported means this store (mode) cannot do the operation at all,
 	// as listing and watching in quorum mode. It wraps
 	// ErrUnavailable (503), and its text is shown to callers.
