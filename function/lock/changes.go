@@ -75,8 +75,8 @@ func (s *RedisStore) parseChange(channel, msg string) (Change, error) {
 		return Change{}, fmt.Errorf("change on unknown channel %q", channel)
 	}
 	f := strings.Fields(msg)
-	if len(f) != 3 {
-		return Change{}, fmt.Errorf("change message %q has %d fields, want 3", msg, len(f))
+	if len(f) < 3 { // the mode and holder label that follow are read by package watch's parser
+		return Change{}, fmt.Errorf("change message %q has %d fields, want 3 or more", msg, len(f))
 	}
 	fence, err1 := strconv.ParseInt(f[1], 10, 64)
 	ttl, err2 := strconv.ParseInt(f[2], 10, 64)
