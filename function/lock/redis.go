@@ -273,8 +273,6 @@ func decodeScriptReply(id string, res []any) (scriptReply, error) {
 		for i := 11; i < n; i += 4 {
 			l.Leases = append(l.Leases, LeaseInfo{Fence: num(i), TTL: millis(i + 1), Holder: str(i + 2), Mode: modeName(str(i + 3))})
 		}
-	} else if l.Held {
-		l.Holders, l.Limit, l.Mode = 1, 1, Exclusive
 	}
 	r.lease = l
 	return r, bad
