@@ -32,6 +32,7 @@ type tracked struct {
 	leases map[int64]*trackedLease
 	timer  *time.Timer
 	due    time.Time // what timer is armed for
+	gen    uint64    // counts the timers armed; a stopped one that fired anyway is stale
 	// checking is set while an expiry check waits for the store; the check
 	// arms the timer again when it is done.
 	checking bool
@@ -90,8 +91,16 @@ func (f *Feed) overdueLocked(id string, fence int64) {
 		return
 	}
 	now := f.now()
+	overdue := func(l *trackedLease) bool { return l.fence != fence && !now.Before(l.ends.Add(-expirySlack)) }
+	found := false
+	for _, l := range t.leases {
+		found = found || overdue(l)
+	}
+	if !found {
+		return // the common case, without sorting many leases
+	}
 	for _, l := range sortedLeases(t) {
-		if l.fence != fence && !now.Before(l.ends.Add(-expirySlack)) {
+		if overdue(l) {
 			f.expireLocked(id, t, l)
 		}
 	}
@@ -164,7 +173,9 @@ func (f *Feed) armLocked(id string, t *tracked) {
 		}
 		return
 	}
-	t.timer = f.checkAfter(max(0, due.Sub(f.now())), func() { f.checkExpiry(id, t) })
+	t.gen++
+	gen := t.gen
+	t.timer = f.checkAfter(max(0, due.Sub(f.now())), func() { f.checkExpiry(id, t, gen) })
 }
 
 // untrackLocked stops id's timer and forgets its leases.
@@ -182,13 +193,14 @@ func (f *Feed) untrackLocked(id string) {
 // still has (clocks apart, or an extension whose message is late) is due
 // again at the TTL the store reports. Live leases the Feed did not track
 // yet (a grant whose message is still on its way) are tracked.
-func (f *Feed) checkExpiry(id string, t *tracked) {
+func (f *Feed) checkExpiry(id string, t *tracked, gen uint64) {
 	f.mu.Lock()
-	if f.locks[id] != t || t.checking {
+	if f.locks[id] != t || t.gen != gen || t.checking {
 		f.mu.Unlock()
-		return // forgotten meanwhile, or a check is running already
+		return // forgotten or re-armed meanwhile
 	}
 	t.checking = true
+	t.timer = nil // it fired
 	since := f.seq
 	f.mu.Unlock()
 

@@ -358,3 +358,28 @@ func TestChangeDataNamesTheLease(t *testing.T) {
 		}
 	}
 }
+
+// Many leases of one lock, ending 10 ms apart, each get their own
+// "expired" within 100 ms of their end, from one timer per lock.
+func TestManyLeasesEachExpireOnTime(t *testing.T) {
+	s := newLiveStore()
+	_, w := watchOne(t, s, "many")
+	const n = 20
+	ends := map[int64]time.Time{}
+	for i := int64(1); i <= n; i++ {
+		ends[i] = s.grant("many", lock.LeaseInfo{Fence: i, TTL: 200*time.Millisecond + time.Duration(i)*10*time.Millisecond, Mode: lock.Shared})
+	}
+	for i := int64(1); i <= n; i++ {
+		want(t, w, lock.ChangeAcquired, i, "")
+	}
+	var worst time.Duration
+	for i := int64(1); i <= n; i++ {
+		e := want(t, w, lock.ChangeExpired, i, "")
+		late := time.Since(ends[e.Lease.Fence])
+		if late < 0 || late > 100*time.Millisecond+200*time.Millisecond {
+			t.Fatalf("expired of fence %d came %v after its end", i, late)
+		}
+		worst = max(worst, late)
+	}
+	t.Logf("%d leases: the latest expiry came %v after its lease's end", n, worst)
+}
