@@ -23,7 +23,8 @@ import (
 type fakeWatch struct {
 	events chan string
 	mu     sync.Mutex
-	listed string // data.locks of GET /locks
+	listed string            // data.locks of GET /locks
+	detail map[string]string // data of GET /locks/{id}
 }
 
 func (f *fakeWatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -35,6 +36,16 @@ func (f *fakeWatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"error":"","code":"","success":true,"data":{"locks":%s,"cursor":""}}`, f.listed)
+	case strings.HasPrefix(r.URL.Path, "/locks/"):
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		d, ok := f.detail[strings.TrimPrefix(r.URL.Path, "/locks/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"error":"","code":"","success":true,"data":%s}`, d)
 	case r.URL.Path == "/watch":
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
@@ -54,14 +65,14 @@ func (f *fakeWatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeWatch) list(locks string) {
+func (f *fakeWatch) list(locks string, detail map[string]string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.listed = locks
+	f.listed, f.detail = locks, detail
 }
 
 func TestOperationsPageShowsEveryLeaseAndItsHolder(t *testing.T) {
-	f := &fakeWatch{events: make(chan string, 16), listed: "[]"}
+	f := &fakeWatch{events: make(chan string, 16), listed: "[]", detail: map[string]string{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close) // after the browser's cleanups, which close its stream
 	ctx := browser(t)
@@ -73,7 +84,7 @@ func TestOperationsPageShowsEveryLeaseAndItsHolder(t *testing.T) {
 		`"leases":[{"fence":6,"ttl_ms":15000,"holder":"reader a","mode":"shared"},{"fence":7,"ttl_ms":15000,"mode":"shared"}]},` +
 		`{"id":"jobs/solo","state":1,"fence":3,"ttl_ms":25000,"holder":"<b>not markup</b>","mode":"exclusive","limit":1,"holders":1,"waiters":0}` +
 		`]}`
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui"), chromedp.WaitVisible(chromedp.ID("status"))); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "three locks listed", `document.querySelectorAll('#locks tbody tr').length === 3`, 5*time.Second)
@@ -120,12 +131,18 @@ func TestOperationsPageShowsEveryLeaseAndItsHolder(t *testing.T) {
 	f.events <- `{"event":"expired","id":"pool/gpu","state":0,"fence":42,"ttl_ms":0,"holder":"trainer-2 pid 77","mode":"exclusive"}`
 	waitFor(t, ctx, "the lock of no lease is dropped", row("pool/gpu")+` === null`, time.Second)
 
-	// A new lock from the stream, then its waiters from the listing.
-	f.list(`[{"id":"queue/new","state":1,"fence":9,"ttl_ms":9000,"holder":"w 9","mode":"exclusive","limit":2,"holders":1,"waiters":5}]`)
+	// New locks from the stream, then their waiters: from the listing, or,
+	// when its row does not count them, from the lock's own answer.
+	f.list(`[{"id":"queue/new","state":1,"fence":9,"ttl_ms":9000,"holder":"w 9","mode":"exclusive","limit":2,"holders":1,"waiters":5},`+
+		`{"id":"queue/other","state":1,"fence":4,"ttl_ms":9000,"mode":"exclusive","limit":1,"holders":1}]`,
+		map[string]string{"queue/other": `{"id":"queue/other","state":1,"fence":4,"ttl_ms":8000,"mode":"exclusive","limit":1,"holders":1,"waiters":7,` +
+			`"leases":[{"fence":4,"ttl_ms":8000,"mode":"exclusive"}]}`})
 	f.events <- `{"event":"acquired","id":"queue/new","state":1,"fence":9,"ttl_ms":9000,"holder":"w 9","mode":"exclusive"}`
+	f.events <- `{"event":"acquired","id":"queue/other","state":1,"fence":4,"ttl_ms":9000,"mode":"exclusive"}`
 	waitFor(t, ctx, "the acquired lock is listed with its holder", row("queue/new")+` !== null && `+cell("queue/new", "holder")+`.textContent === 'w 9'`, time.Second)
 	waitFor(t, ctx, "its waiters and limit come from the listing", cell("queue/new", "waiters")+`.textContent === '5' && `+
 		cell("queue/new", "holders")+`.textContent === '1 of 2'`, 3*time.Second)
+	waitFor(t, ctx, "waiters the listing does not count come from the lock", cell("queue/other", "waiters")+`.textContent === '7'`, 3*time.Second)
 	f.events <- `{"event":"acquired","id":"queue/new","state":1,"fence":10,"ttl_ms":9000,"holder":"w 10","mode":"exclusive"}`
 	waitFor(t, ctx, "a second lease joins the first", lines("queue/new", "holder")+` === 'w 9|w 10'`, time.Second)
 }

@@ -16,9 +16,11 @@ const BASE = location.pathname.replace(/\/ui\/?$/, '');
 // holder, mode) and what the listing said of it (limit, waiters).
 const state = { locks: new Map(), rows: new Map(), lastId: '', ctrl: null, prefix: '', admin: true, counts: true, countsTimer: 0, countsDue: 0 };
 // COUNTS_EVERY is how often the waiter counts are read again; COUNTS_PAGES
-// bounds one reading (each page is at most 1000 locks).
+// bounds one reading (each page is at most 1000 locks), and COUNTS_ASKED
+// the locks asked one by one when the listing does not count waiters.
 const COUNTS_EVERY = 5000;
 const COUNTS_PAGES = 5;
+const COUNTS_ASKED = 50;
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -191,33 +193,45 @@ function countsSoon(ms) {
 
 // readCounts takes each held lock's limit and waiters from GET /locks
 // (the queue has no events), then reads them again in COUNTS_EVERY while
-// the stream is live. Leases still come from the stream only.
+// the stream is live. A listing without waiter counts leaves them to
+// GET /locks/{id}, for the first COUNTS_ASKED locks. Leases still come
+// from the stream only.
 async function readCounts() {
   state.countsTimer = 0;
   const ctrl = state.ctrl;
   if (!ctrl || ctrl.signal.aborted || !state.counts) return;
   if (document.hidden) { countsSoon(COUNTS_EVERY); return; }
+  const get = async (path) => {
+    const resp = await fetch(BASE + path, { headers: headers({}), signal: ctrl.signal, cache: 'no-store' });
+    if (resp.status === 401 || resp.status === 403) {
+      state.counts = false; // the token may watch but not read: no counts
+      return null;
+    }
+    return resp.ok ? (await resp.json()).data : null;
+  };
+  const take = (l) => {
+    const lk = state.locks.get(l.id);
+    if (!lk || l.state !== 1) return false;
+    lk.limit = l.limit || 0;
+    if (l.waiters !== undefined) lk.waiters = l.waiters;
+    lk.known = true;
+    return l.waiters !== undefined;
+  };
+  const counted = new Set();
   let cursor = '';
   try {
-    for (let page = 0; page < COUNTS_PAGES; page++) {
-      const q = '?limit=1000&prefix=' + encodeURIComponent(state.prefix) + (cursor ? '&cursor=' + encodeURIComponent(cursor) : '');
-      const resp = await fetch(BASE + '/locks' + q, { headers: headers({}), signal: ctrl.signal, cache: 'no-store' });
-      if (resp.status === 401 || resp.status === 403 || resp.status === 400) {
-        state.counts = false; // the token may watch but not list: no counts
-        render();
-        return;
-      }
-      if (!resp.ok) break;
-      const env = await resp.json();
-      for (const l of env.data.locks || []) {
-        const lk = state.locks.get(l.id);
-        if (!lk) continue;
-        lk.limit = l.limit || 0;
-        lk.waiters = l.waiters;
-        lk.known = true;
-      }
-      cursor = env.data.cursor;
+    for (let page = 0; page < COUNTS_PAGES && state.counts; page++) {
+      const data = await get('/locks?limit=1000&prefix=' + encodeURIComponent(state.prefix) + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+      if (!data) break;
+      for (const l of data.locks || []) if (take(l)) counted.add(l.id);
+      cursor = data.cursor;
       if (!cursor) break;
+    }
+    const ask = [...state.locks.keys()].filter((id) => !counted.has(id)).sort().slice(0, COUNTS_ASKED);
+    for (const id of ask) {
+      if (!state.counts) break;
+      const data = await get('/locks/' + id.split('/').map(encodeURIComponent).join('/'));
+      if (data) take(data);
     }
   } catch (e) {
     if (ctrl.signal.aborted) return;
