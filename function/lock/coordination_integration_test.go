@@ -422,6 +422,10 @@ func TestListShowsSemaphores(t *testing.T) {
 	if _, err := l.Acquire(ctx, lock.AcquireRequest{ID: "ls/mutex", Owner: "m", TTL: time.Minute, Holder: "mh"}); err != nil {
 		t.Fatal(err)
 	}
+	// One waiter's place on the mutex, as a try of a waiting acquire takes it.
+	if _, err := s.Acquire(ctx, lock.AcquireRequest{ID: "ls/mutex", Owner: "w", TTL: time.Minute, Wait: time.Minute}); !errors.Is(err, lock.ErrHeld) {
+		t.Fatal(err)
+	}
 	page, err := s.List(ctx, lock.ListRequest{Prefix: "ls/"})
 	if err != nil || len(page.Locks) != 2 {
 		t.Fatalf("list = %+v, %v", page, err)
@@ -433,7 +437,7 @@ func TestListShowsSemaphores(t *testing.T) {
 				t.Fatalf("semaphore row %+v", got)
 			}
 		case "ls/mutex":
-			if got.Holder != "mh" || got.Holders != 1 || got.Limit != 1 {
+			if got.Holder != "mh" || got.Holders != 1 || got.Limit != 1 || got.Waiters != 1 {
 				t.Fatalf("mutex row %+v", got)
 			}
 		}

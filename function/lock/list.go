@@ -234,13 +234,16 @@ func (s *RedisStore) inspectKeys(ctx context.Context, keys []string) ([]Lease, e
 		return nil, nil
 	}
 	type read struct {
-		hm   *redis.SliceCmd
-		pttl *redis.DurationCmd
+		hm      *redis.SliceCmd
+		pttl    *redis.DurationCmd
+		waiters *redis.IntCmd
 	}
 	reads := make([]read, len(keys))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
-			reads[i] = read{p.HMGet(ctx, k, "owner", "fence", "holder"), p.PTTL(ctx, k)}
+			// The queue's places (a lapsed one counts until the next try
+			// sweeps it, QueueHold at most); same slot as k.
+			reads[i] = read{p.HMGet(ctx, k, "owner", "fence", "holder"), p.PTTL(ctx, k), p.ZCard(ctx, k+queueSuffix)}
 		}
 		return nil
 	})
@@ -273,8 +276,9 @@ func (s *RedisStore) inspectKeys(ctx context.Context, keys []string) ([]Lease, e
 		fence, _ := strconv.ParseInt(f, 10, 64)
 		holder, _ := vals[2].(string)
 		ttl = ttl.Round(time.Millisecond)
+		waiters, _ := reads[i].waiters.Result()
 		held = append(held, Lease{ID: id, Held: true, Fence: fence, TTL: ttl, Holder: holder, Mode: Exclusive, Limit: 1, Holders: 1,
-			Leases: []LeaseInfo{{Fence: fence, TTL: ttl, Holder: holder, Mode: Exclusive}}})
+			Waiters: int(waiters), Leases: []LeaseInfo{{Fence: fence, TTL: ttl, Holder: holder, Mode: Exclusive}}})
 	}
 	return held, nil
 }

@@ -91,8 +91,11 @@ func (s *RedisStore) channel(id string) string { return s.Key(id) + ":released" 
 func (s *RedisStore) leasesKey(id string) string    { return s.Key(id) + ":leases" }
 func (s *RedisStore) leaseInfoKey(id string) string { return s.Key(id) + ":lease" }
 
+// queueSuffix follows a lock's key in its queue's.
+const queueSuffix = ":queue"
+
 // queueKey and queueDeadlinesKey are the lock's queue of waiters.
-func (s *RedisStore) queueKey(id string) string          { return s.Key(id) + ":queue" }
+func (s *RedisStore) queueKey(id string) string          { return s.Key(id) + queueSuffix }
 func (s *RedisStore) queueDeadlinesKey(id string) string { return s.Key(id) + ":queue:deadlines" }
 
 func (s *RedisStore) publishCmd() string {
