@@ -511,3 +511,60 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// A mutex's release wakes the first waiter of its queue alone (and any
+// waiter that keeps no place, as a pod of the previous version); the others
+// sleep on, where before every waiter tried again and all but one lost.
+func TestReleaseWakesTheFirstWaiterOnly(t *testing.T) {
+	srv := redistest.Start(t)
+	l, s := newLocker(t, srv)
+	ctx := context.Background()
+	if _, err := l.Acquire(ctx, lock.AcquireRequest{ID: "h", Owner: "holder", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	places := []lock.AcquireRequest{
+		{ID: "h", Owner: "first", TTL: time.Minute, Wait: time.Minute},
+		{ID: "h", Owner: "second", TTL: time.Minute, Wait: time.Minute},
+	}
+	var wakes []<-chan struct{}
+	for _, req := range places {
+		if _, err := s.Acquire(ctx, req); !errors.Is(err, lock.ErrHeld) { // takes its place
+			t.Fatal(err)
+		}
+		w, stop, err := s.SubscribeWaiter(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		wakes = append(wakes, w)
+	}
+	anyone, stop, err := s.Subscribe(ctx, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := s.Release(ctx, "h", "holder"); err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range map[string]<-chan struct{}{"the first waiter": wakes[0], "a waiter with no place": anyone} {
+		select {
+		case <-w:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s was not woken", name)
+		}
+	}
+	select {
+	case <-wakes[1]:
+		t.Fatal("the second waiter was woken by a release that was not its turn")
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The first gives up: the second is next, and is woken.
+	if err := s.Leave(ctx, places[0]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wakes[1]:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the second waiter was not woken when the first left")
+	}
+}

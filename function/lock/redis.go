@@ -160,7 +160,7 @@ func (s *RedisStore) Leave(ctx context.Context, req AcquireRequest) error {
 	defer cancel()
 	id := req.ID
 	err := leaveScript.Run(ctx, s.rdb, []string{s.queueKey(id), s.queueDeadlinesKey(id), s.channel(id)},
-		modeArg(req.Mode)+req.Owner, s.publishCmd()).Err()
+		queuePlace(req), s.publishCmd()).Err()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -169,7 +169,8 @@ func (s *RedisStore) Leave(ctx context.Context, req AcquireRequest) error {
 
 // Release gives the lease back if owner holds it.
 func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, error) {
-	l, status, err := s.run(ctx, releaseScript, id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)},
+	l, status, err := s.run(ctx, releaseScript, id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id),
+		s.queueKey(id), s.queueDeadlinesKey(id)},
 		owner, ms(s.opts.Tombstone), s.publishCmd(), changesCmd)
 	if err != nil {
 		return l, err
@@ -217,8 +218,18 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 // Subscribe returns a channel that receives a value when a lease on id is
 // released; see hub.
 func (s *RedisStore) Subscribe(ctx context.Context, id string) (<-chan struct{}, func(), error) {
-	return s.hub.subscribe(ctx, s.channel(id))
+	return s.hub.subscribe(ctx, s.channel(id), "")
 }
+
+// SubscribeWaiter is Subscribe for req's place in the queue: a release of
+// a mutex wakes the first live place only, not every waiter; see
+// QueueNotifier.
+func (s *RedisStore) SubscribeWaiter(ctx context.Context, req AcquireRequest) (<-chan struct{}, func(), error) {
+	return s.hub.subscribe(ctx, s.channel(req.ID), queuePlace(req))
+}
+
+// queuePlace is the member of req's place in the queue (see acquire.lua).
+func queuePlace(req AcquireRequest) string { return modeArg(req.Mode) + req.Owner }
 
 // Close ends the wake-up subscription and the connections.
 func (s *RedisStore) Close() error {

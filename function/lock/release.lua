@@ -1,5 +1,6 @@
 -- Release owner ARGV[1]'s lease on the lock KEYS[1] (the layout is in
--- acquire.lua; KEYS[4] and KEYS[5] are its MULTI leases' zset and hash),
+-- acquire.lua; KEYS[4] and KEYS[5] are its MULTI leases' zset and hash,
+-- KEYS[6] and KEYS[7] its queue and the queue's deadlines),
 -- leave a tombstone for ARGV[2] ms that keeps the fence, and wake waiters on
 -- channel KEYS[2] with ARGV[3] (PUBLISH, or SPUBLISH in Cluster). A release
 -- repeated by the same owner within the tombstone's life succeeds again, so
@@ -10,12 +11,30 @@
 -- The owner of a lease that expired with a lock-delay ends the delay by
 -- releasing it (the answer is still "not held": the lease had expired).
 local MULTI = string.rep('#', 129) -- see acquire.lua
+
+-- The wake-up of a mutex's release: 'released PLACE' names the first live
+-- place of the queue KEYS[6] (deadlines KEYS[7]), whose waiter alone is
+-- woken; plain 'released' wakes every waiter.
+local function next_in_queue()
+  if not KEYS[6] or redis.call('EXISTS', KEYS[6]) == 0 then return 'released' end
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now)) do
+    redis.call('ZREM', KEYS[6], d)
+    redis.call('ZREM', KEYS[7], d)
+  end
+  local head = redis.call('ZRANGE', KEYS[6], 0, 0)[1]
+  if head then return 'released ' .. head end
+  return 'released'
+end
+
 local cur = redis.call('HMGET', KEYS[1], 'owner', 'fence', 'prev', 'holder')
 local owner, fence = cur[1], tonumber(cur[2]) or 0
 if owner == ARGV[1] then
   redis.call('HSET', KEYS[1], 'owner', '', 'prev', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call(ARGV[3], KEYS[2], 'released')
+  redis.call(ARGV[3], KEYS[2], next_in_queue())
   if KEYS[3] then redis.call(ARGV[4], KEYS[3], 'released ' .. cur[2] .. ' 0 x ' .. (cur[4] or '')) end
   return {1, 0, fence, 0}
 end

@@ -56,6 +56,13 @@ type Queue interface {
 	Leave(ctx context.Context, req AcquireRequest) error
 }
 
+// QueueNotifier is a Notifier that can wake just the waiter whose turn it
+// is: SubscribeWaiter's channel receives the wake-ups that name req's place
+// in the queue, and those that name none.
+type QueueNotifier interface {
+	SubscribeWaiter(ctx context.Context, req AcquireRequest) (wake <-chan struct{}, stop func(), err error)
+}
+
 // Locker adds waiting to a Store: an acquire with Wait > 0 that finds the lock
 // held sleeps until the holder releases it or its lease expires, then tries
 // again, until it wins or Wait runs out. It never polls; on a Queue store
@@ -133,7 +140,15 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 	defer cancel()
 
 	// Subscribe before trying again, so no release between the two is missed.
-	wake, stop, err := l.notify.Subscribe(waitCtx, req.ID)
+	var (
+		wake <-chan struct{}
+		stop func()
+	)
+	if qn, ok := l.notify.(QueueNotifier); ok && queued {
+		wake, stop, err = qn.SubscribeWaiter(waitCtx, req)
+	} else {
+		wake, stop, err = l.notify.Subscribe(waitCtx, req.ID)
+	}
 	if err != nil {
 		if waitCtx.Err() != nil && ctx.Err() == nil {
 			return held, heldErr // the whole wait went by while subscribing
