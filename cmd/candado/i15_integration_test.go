@@ -64,6 +64,9 @@ func startHold(t *testing.T, env []string, name string, args ...string) *heldCom
 	h := &heldCommand{ready: filepath.Join(dir, "ready"), finish: filepath.Join(dir, "finish")}
 	const script = `echo "$CANDADO_FENCE" > "$1"; while [ ! -e "$2" ]; do sleep 0.02; done`
 	h.p = startLock(t, env, append(append([]string{}, args...), name, "--", "sh", "-c", script, "sh", h.ready, h.finish)...)
+	// Runs before startLock's cleanup: a command left looping would keep
+	// candado's stderr open, and its Wait would never return.
+	t.Cleanup(func() { _ = os.WriteFile(h.finish, []byte("x"), 0o644) })
 	return h
 }
 

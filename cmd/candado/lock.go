@@ -28,7 +28,8 @@ semaphore; every one must give the same N), --shared runs COMMAND beside
 other --shared holders but never beside an exclusive one (readers and a
 writer; a waiting writer holds back new readers). Each holder has its own
 fence. --holder labels the lease for "candado status NAME" (who leads?);
-the default is "HOSTNAME pid PID" of this candado process. --lock-delay D:
+the default is "HOSTNAME pid PID" of this candado process, left out for a
+server too old to take labels. --lock-delay D:
 if the lease expires rather than being released (this host died, say),
 nobody gets NAME for D, for resources that cannot check fences.
 
@@ -91,6 +92,7 @@ func (c *cli) lock(args []string) int {
 	}
 	opts := &client.AcquireOptions{TTL: *ttl, Wait: *wait, AutoHeartbeat: true}
 	extra.options(opts, defaultHolder())
+	ownLabel := !extra.holderSet // the label is candado's choice, not the user's
 	cl, err := o.client(c.getenv)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "candado lock: %v\n", err)
@@ -103,7 +105,7 @@ func (c *cli) lock(args []string) int {
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 
-	lease, code := c.acquireForLock(cl, name, opts, o.timeout, sigs)
+	lease, code := c.acquireForLock(cl, name, opts, ownLabel, o.timeout, sigs)
 	if lease == nil {
 		return code
 	}
@@ -197,8 +199,12 @@ func (c *cli) finishLock(lease *client.Lease, name string, timeout time.Duration
 
 // acquireForLock takes the lease as opts say (with automatic heartbeats).
 // On failure, or a forwarded signal while waiting, it returns a nil lease
-// and the exit code.
-func (c *cli) acquireForLock(cl *client.Client, name string, opts *client.AcquireOptions, timeout time.Duration, sigs <-chan os.Signal) (*client.Lease, int) {
+// and the exit code. If ownLabel, opts.Holder is the label candado chose
+// itself, and a server that refuses the acquire as bad is asked once more
+// without it: a server from before holder labels refuses the parameter,
+// and a default label is not worth failing the command for.
+func (c *cli) acquireForLock(cl *client.Client, name string, opts *client.AcquireOptions, ownLabel bool, timeout time.Duration,
+	sigs <-chan os.Signal) (*client.Lease, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Wait+timeout)
 	defer cancel()
 	type result struct {
@@ -208,6 +214,12 @@ func (c *cli) acquireForLock(cl *client.Client, name string, opts *client.Acquir
 	res := make(chan result, 1)
 	go func() {
 		l, err := cl.Acquire(ctx, name, opts)
+		if err != nil && ownLabel && opts.Holder != "" && errors.Is(err, client.ErrBadRequest) && !errors.Is(err, client.ErrUnsupported) {
+			// The refused try did nothing; another bad request is reported as such.
+			unlabelled := *opts
+			unlabelled.Holder = ""
+			l, err = cl.Acquire(ctx, name, &unlabelled)
+		}
 		res <- result{l, err}
 	}()
 	select {

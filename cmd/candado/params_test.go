@@ -23,6 +23,9 @@ type stub struct {
 	mu      sync.Mutex
 	reqs    []stubReq
 	answers map[string]stubAnswer // by route: "acquire", "heartbeat", "release", "locks"
+	// old makes it a server from before issue 15: a body field other than
+	// id, owner, ttl and wait is a 400 bad_request.
+	old bool
 }
 
 type stubReq struct {
@@ -51,6 +54,13 @@ func newStub(t *testing.T, answers map[string]stubAnswer) *stub {
 		s.mu.Lock()
 		s.reqs = append(s.reqs, stubReq{route: route, path: r.URL.RequestURI(), body: body})
 		a, ok := s.answers[route]
+		if s.old {
+			for k := range body {
+				if k != "id" && k != "owner" && k != "ttl" && k != "wait" {
+					a, ok = stubAnswer{status: 400, code: "bad_request", data: `{"id":"x"}`}, true
+				}
+			}
+		}
 		s.mu.Unlock()
 		if !ok {
 			a = stubAnswer{status: 404, code: "not_found", data: "null"}
@@ -171,6 +181,36 @@ func TestCLILockHolder(t *testing.T) {
 		delete(body, "owner")
 		if !reflect.DeepEqual(body, tc.want) {
 			t.Fatalf("%q sent %v, want %v (and an owner)", tc.args, body, tc.want)
+		}
+	}
+}
+
+// Against a server from before holder labels, candado lock drops its own
+// default label rather than fail; a label the user gave, or another flag the
+// server does not know, is a usage error as any bad request.
+func TestCLILockOnServerWithoutLabels(t *testing.T) {
+	s := newStub(t, lockRoutes)
+	s.mu.Lock()
+	s.old = true
+	s.mu.Unlock()
+	env := cliEnv(s.URL)
+	runCLI(t, env, "lock", "x", "--", "true").wantCode(t, 0, "lock with the default label on an old server")
+	got := s.requests("acquire")
+	if len(got) != 2 || got[0].body["holder"] == nil || got[1].body["holder"] != nil || got[0].body["owner"] == got[1].body["owner"] {
+		t.Fatalf("acquires %+v: want one with the label, then one without", got)
+	}
+	if n := len(s.requests("release")); n != 1 {
+		t.Fatalf("%d releases", n)
+	}
+	for _, args := range [][]string{{"--holder", "mine"}, {"--limit", "3"}, {"--ttl", "5s", "--lock-delay", "1s"}} {
+		before := len(s.requests("acquire"))
+		r := runCLI(t, env, append(append([]string{"lock"}, args...), "x", "--", "true")...).wantCode(t, exitUsage, strings.Join(args, " "))
+		if !strings.Contains(r.stderr, "bad_request") {
+			t.Fatalf("%q: stderr %s", args, r.stderr)
+		}
+		// --limit and --lock-delay: the label is dropped, the flag is not.
+		if n := len(s.requests("acquire")) - before; n > 2 || (args[0] == "--holder" && n != 1) {
+			t.Fatalf("%q: %d acquires", args, n)
 		}
 	}
 }
