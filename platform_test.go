@@ -182,8 +182,8 @@ func TestPlatformOpenFaaS(t *testing.T) {
 	})
 
 	t.Run("write_timeout unset: a longer wait is answered before it", func(t *testing.T) {
-		// Without read_timeout, write_timeout and exec_timeout the template
-		// and of-watchdog cut every request at 10 s.
+		// Without read_timeout, write_timeout and exec_timeout the template's
+		// server cuts every answer at 10 s (of-watchdog's defaults are 30 s).
 		srv := startServer(t, bin, ctxDir, func(port int) []string {
 			return podEnv(t, port, redis.URL(), "read_timeout", "write_timeout", "exec_timeout")
 		}, readyAt("/readyz"))

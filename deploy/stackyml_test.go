@@ -109,7 +109,7 @@ func TestStackYML(t *testing.T) {
 	for _, name := range []string{"read_timeout", "write_timeout", "exec_timeout"} {
 		v, set := fn.Environment[name]
 		if !set {
-			t.Errorf("stack.yml: %s unset (the watchdog default is 10s, below CANDADO_MAX_WAIT %s)", name, wait)
+			t.Errorf("stack.yml: %s unset (the template server's default is 10s, the watchdog's 30s: below CANDADO_MAX_WAIT %s)", name, wait)
 			continue
 		}
 		d, err := time.ParseDuration(v)
