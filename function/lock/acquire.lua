@@ -7,7 +7,8 @@
 --           limit, and until/until_owner while a lock-delay runs.
 --   KEYS[3] zset of MULTI leases: owner -> expiry (ms, Redis' clock); a
 --           negative score -(t) marks an owner who released, until t.
---   KEYS[4] hash of MULTI leases: owner -> 'FENCE MODE DELAY HOLDER'.
+--   KEYS[4] hash of MULTI leases: owner -> 'FENCE MODE DELAY HOLDER'; a
+--           release mark keeps 'FENCE r 0 ' (the repeat's answer).
 --   KEYS[5] zset, the queue: MODE..owner -> arrival (us), and
 --   KEYS[6] zset, its deadlines: MODE..owner -> when the entry lapses (ms).
 -- KEYS[2] is the change channel (see changes.go), ARGV[3] its command;
@@ -99,8 +100,12 @@ if owner == MULTI then
     until_ms = 0
     redis.call('HDEL', KEYS[1], 'until', 'until_owner')
   end
-  -- Marks of releases whose idempotency window ended.
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. (-now), '(0')
+  -- Marks of releases whose idempotency window ended, and the fences
+  -- they kept.
+  for _, o in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. (-now), '(0')) do
+    redis.call('HDEL', KEYS[4], o)
+    redis.call('ZREM', KEYS[3], o)
+  end
   local live = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. now, '+inf', 'WITHSCORES')
   for i = 1, #live, 2 do
     local info = redis.call('HGET', KEYS[4], live[i]) or ''

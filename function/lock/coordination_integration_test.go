@@ -97,11 +97,12 @@ func TestSemaphore(t *testing.T) {
 		got <- g
 	}()
 	waitFor(t, func() bool { in, _ := s.Inspect(ctx, "pool"); return in.Waiters == 1 })
-	if _, err := s.Release(ctx, "pool", "b"); err != nil {
+	rel, err := s.Release(ctx, "pool", "b")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Release(ctx, "pool", "b"); err != nil {
-		t.Fatalf("a repeated release = %v, want the idempotent success", err)
+	if rep, err := s.Release(ctx, "pool", "b"); err != nil || rep.Fence != rel.Fence || rel.Fence != again.Fence {
+		t.Fatalf("a repeated release = %+v, %v; want the same answer as the first, %+v (b's fence %d)", rep, err, rel, again.Fence)
 	}
 	select {
 	case g := <-got:

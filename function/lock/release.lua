@@ -61,8 +61,9 @@ if score and score > now then
   local f, md, _, h = string.match(info, '^(%d+) (%a) (%d+) (.*)$')
   local mark = now + tonumber(ARGV[2])
   redis.call('ZADD', KEYS[4], -mark, ARGV[1])
-  redis.call('HDEL', KEYS[5], ARGV[1])
-  for _, k in ipairs({KEYS[1], KEYS[4]}) do
+  -- The mark keeps the released fence, for the answer to a repeat.
+  redis.call('HSET', KEYS[5], ARGV[1], (f or '0') .. ' r 0 ')
+  for _, k in ipairs({KEYS[1], KEYS[4], KEYS[5]}) do
     if redis.call('PTTL', k) < tonumber(ARGV[2]) then redis.call('PEXPIRE', k, ARGV[2]) end
   end
   redis.call(ARGV[3], KEYS[2], 'released')
@@ -75,8 +76,10 @@ if score and score > now then
   return {1, n > 0 and 1 or 0, tonumber(f) or fence, 0}
 end
 if score and score < 0 and -score > now then
+  local info = redis.call('HGET', KEYS[5], ARGV[1]) or ''
+  local f = tonumber(string.match(info, '^(%d+) r ')) or fence
   local n = live()
-  return {1, n > 0 and 1 or 0, fence, 0} -- released already, within the window
+  return {1, n > 0 and 1 or 0, f, 0} -- released already, within the window: the same answer
 end
 -- Not this owner's live lease. If its expiry started the lock-delay that
 -- runs now, or would start one, the release ends the delay.
