@@ -72,6 +72,10 @@ type Input struct {
 	// acquire during which another owner's waiting acquire of the same id
 	// may have sat in the lock's fair queue (see markQueued).
 	Queued bool
+	// After is not recorded either: on an owner's first granted acquire,
+	// the partition sets the highest lower fence another owner's first
+	// grant of the id showed, which must be granted before (see orderGrants).
+	After int64
 }
 
 func (in Input) shared() bool { return in.Mode == lock.Shared }
@@ -470,7 +474,7 @@ func (m moment) acquire() []State {
 	switch m.out.Result {
 	case OK:
 		next = m.extended() // the holder again: fence kept, TTL reset
-		if m.out.Fence > m.s.MaxFence {
+		if m.out.Fence > m.s.MaxFence && m.s.MaxFence >= m.in.After {
 			next = append(next, m.grants()...)
 		}
 	case Unknown:
@@ -612,7 +616,15 @@ func (m moment) refusals() []State {
 		}
 	}
 	if m.in.Queued {
-		next = append(next, n)
+		// Which waiter was queued does not depend on the leases, so the
+		// refusal constrains neither them nor the time: like an operation
+		// that never happened, it leaves the state as it was (which keeps
+		// the search small where many refusals wait in line).
+		if m.own < 0 {
+			next = append(next, m.orig)
+		} else {
+			next = append(next, n)
+		}
 	}
 	return next
 }
@@ -646,9 +658,16 @@ func (m moment) release() []State {
 }
 
 // released is n (m.s, its fences maybe learnt) after the caller's lease
-// ended by release at t0, leaving a tombstone.
+// ended by release, leaving a tombstone. A tombstone lives TombLife from the
+// release's effect: counted from its answer when known (later than the
+// effect, and the same whatever the order of the operations around it, so
+// states meet again in the search), else from t0, where the model puts it.
 func (m moment) released(n State) State {
-	tb := Tomb{Lease: n.Leases[m.own], Until: addSat(m.t0, TombLife)}
+	from := m.in.Ret
+	if m.out.Result == Unknown {
+		from = m.t0
+	}
+	tb := Tomb{Lease: n.Leases[m.own], Until: addSat(from, TombLife)}
 	return n.without(m.own).withTomb(tb)
 }
 
@@ -851,7 +870,48 @@ func partition(history []porcupine.Operation) [][]porcupine.Operation {
 	sort.Strings(ids)
 	parts := make([][]porcupine.Operation, 0, len(ids))
 	for _, id := range ids {
-		parts = append(parts, append(markQueued(byID[id]), loses...))
+		parts = append(parts, append(orderGrants(markQueued(byID[id])), loses...))
 	}
 	return parts
+}
+
+// orderGrants returns one lock id's operations with Input.After set on each
+// owner's first acquire answered 200: the highest fence below its own that
+// another owner's first grant showed. Fences rise in grant order, so that
+// grant came first, and a linearization that has not yet taken it cannot
+// take this one. The model would find that out anyway, once the lower fence
+// came up; saying it at once spares the search every order of the
+// operations between (which, where many shared leases are granted while
+// their acquires overlap, is most of it).
+func orderGrants(ops []porcupine.Operation) []porcupine.Operation {
+	first := map[string]int{} // owner: index of its first acquire answered 200
+	for i, op := range ops {
+		in, out := op.Input.(Input), op.Output.(Output)
+		if in.Kind != Acquire || out.Result != OK {
+			continue
+		}
+		if j, ok := first[in.Owner]; !ok || in.Call < ops[j].Input.(Input).Call {
+			first[in.Owner] = i
+		}
+	}
+	if len(first) < 2 {
+		return ops
+	}
+	idx := make([]int, 0, len(first))
+	for _, i := range first {
+		idx = append(idx, i)
+	}
+	sort.Slice(idx, func(a, b int) bool { return ops[idx[a]].Output.(Output).Fence < ops[idx[b]].Output.(Output).Fence })
+	out := append([]porcupine.Operation(nil), ops...)
+	var prev int64
+	for _, i := range idx {
+		f := ops[i].Output.(Output).Fence
+		in := out[i].Input.(Input)
+		in.After = prev
+		out[i].Input = in
+		if f > prev {
+			prev = f
+		}
+	}
+	return out
 }

@@ -82,6 +82,13 @@ func TestModelShapesLegal(t *testing.T) {
 			op(2, Release, "rw", "W", 0, 14, 15, OK, 12),
 			acq(3, "rw", "R3", 0, "shared", 1000, 16, 17, OK, 13),
 		},
+		// R1 called first but was granted second: fences give the order.
+		"shared: grants in fence order, not call order": {
+			waiting(acq(0, "rw", "R1", 0, "shared", 1000, 0, 10, OK, 12), 100, 5),
+			waiting(acq(1, "rw", "R2", 0, "shared", 1000, 1, 10, OK, 11), 100, 4),
+			acq(2, "rw", "R3", 0, "shared", 1000, 2, 9, OK, 13),
+			op(1, Release, "rw", "R2", 0, 11, 12, OK, 11),
+		},
 		"shared: a reader granted once the writer's lease may have ended": {
 			acq(0, "rw", "W", 0, "", 100, 0, 1, OK, 10),
 			acq(1, "rw", "R", 0, "shared", 100, 95, 96, OK, 11),
@@ -256,6 +263,11 @@ func TestModelShapesIllegal(t *testing.T) {
 			acq(1, "rw", "E", 0, "exclusive", 1000, 5, 500, OK, 11),
 			acq(2, "rw", "R2", 0, "shared", 1000, 10, 11, Refused, 10),
 			op(0, Release, "rw", "R1", 0, 400, 401, OK, 10),
+		},
+		"shared: a reader refused beside readers, only readers waiting": {
+			acq(0, "rw", "R1", 0, "shared", 1000, 0, 1, OK, 10),
+			waiting(acq(1, "rw", "R3", 0, "shared", 1000, 5, 6, OK, 11), 1000, 0),
+			acq(2, "rw", "R2", 0, "shared", 1000, 10, 11, Refused, 10),
 		},
 		"mutex: a newcomer refused with a wrong fence, nobody waiting": {
 			acq(0, "m", "A", 0, "", 1000, 0, 1, OK, 10),
