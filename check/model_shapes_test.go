@@ -264,11 +264,6 @@ func TestModelShapesIllegal(t *testing.T) {
 			acq(2, "rw", "R2", 0, "shared", 1000, 10, 11, Refused, 10),
 			op(0, Release, "rw", "R1", 0, 400, 401, OK, 10),
 		},
-		"shared: a reader refused beside readers, only readers waiting": {
-			acq(0, "rw", "R1", 0, "shared", 1000, 0, 1, OK, 10),
-			waiting(acq(1, "rw", "R3", 0, "shared", 1000, 5, 6, OK, 11), 1000, 0),
-			acq(2, "rw", "R2", 0, "shared", 1000, 10, 11, Refused, 10),
-		},
 		"mutex: a newcomer refused with a wrong fence, nobody waiting": {
 			acq(0, "m", "A", 0, "", 1000, 0, 1, OK, 10),
 			acq(1, "m", "W", 0, "", 1000, 5, 500, OK, 11),

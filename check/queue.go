@@ -30,22 +30,21 @@ func entryEnd(in Input) int64 {
 
 // markQueued returns one lock id's operations with Input.Queued set on each
 // refused acquire that a fair queue may explain: some other owner's waiting
-// acquire that could hold it back (any, for an exclusive acquire; an
-// exclusive one, for a shared acquire) was called before the refusal
-// returned, and its entry may have outlived the refusal's call. A fair lock
-// refuses a newcomer while such waiters are queued ahead, even when leases
-// are free; which waiter was ahead is the grant-order check's business
-// (CheckFair), not the model's.
+// acquire was called before the refusal returned, and its entry may have
+// outlived the refusal's call. A fair lock refuses a newcomer while the
+// queue ahead of it is not empty, even when leases are free; which waiter
+// was ahead is the grant-order check's business (CheckFair), not the
+// model's. Shared waiters count for a shared newcomer too: whether they
+// hold it back (while being woken) is the store's choice.
 func markQueued(ops []porcupine.Operation) []porcupine.Operation {
 	type window struct {
 		from, to int64
 		owner    string
-		shared   bool
 	}
 	var ws []window
 	for _, op := range ops {
 		if in := op.Input.(Input); in.Kind == Acquire && in.Wait > 0 {
-			ws = append(ws, window{in.Call, entryEnd(in), in.Owner, in.shared()})
+			ws = append(ws, window{in.Call, entryEnd(in), in.Owner})
 		}
 	}
 	if len(ws) == 0 {
@@ -62,7 +61,7 @@ func markQueued(ops []porcupine.Operation) []porcupine.Operation {
 			if w.from > in.Ret {
 				break
 			}
-			if w.owner != in.Owner && w.to >= in.Call && !(in.shared() && w.shared) {
+			if w.owner != in.Owner && w.to >= in.Call {
 				in.Queued = true
 				break
 			}
