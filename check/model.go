@@ -76,6 +76,9 @@ type Input struct {
 	// the partition sets the highest lower fence another owner's first
 	// grant of the id showed, which must be granted before (see orderGrants).
 	After int64
+	// Retried, set by the partition too, marks a release whose owner
+	// releases the id again later: only its tombstone can matter.
+	Retried bool
 }
 
 func (in Input) shared() bool { return in.Mode == lock.Shared }
@@ -658,11 +661,17 @@ func (m moment) release() []State {
 }
 
 // released is n (m.s, its fences maybe learnt) after the caller's lease
-// ended by release, leaving a tombstone. A tombstone lives TombLife from the
+// ended by release, leaving a tombstone if a later release by the same
+// owner may need it (kept for every release, tombstones would multiply the
+// states the search must tell apart: one set with and one without each
+// release of unknown outcome). A tombstone lives TombLife from the
 // release's effect: counted from its answer when known (later than the
 // effect, and the same whatever the order of the operations around it, so
 // states meet again in the search), else from t0, where the model puts it.
 func (m moment) released(n State) State {
+	if !m.in.Retried {
+		return n.without(m.own)
+	}
 	from := m.in.Ret
 	if m.out.Result == Unknown {
 		from = m.t0
@@ -851,7 +860,8 @@ func ms(t int64) string {
 }
 
 // partition splits a history by lock id; Lose events belong to every lock.
-// It marks each id's refused acquires that a fair queue may explain.
+// It gives each id's operations what the model needs to know of the id's
+// whole history (see prepare).
 func partition(history []porcupine.Operation) [][]porcupine.Operation {
 	byID := map[string][]porcupine.Operation{}
 	var loses []porcupine.Operation
@@ -870,48 +880,7 @@ func partition(history []porcupine.Operation) [][]porcupine.Operation {
 	sort.Strings(ids)
 	parts := make([][]porcupine.Operation, 0, len(ids))
 	for _, id := range ids {
-		parts = append(parts, append(orderGrants(markQueued(byID[id])), loses...))
+		parts = append(parts, append(prepare(byID[id]), loses...))
 	}
 	return parts
-}
-
-// orderGrants returns one lock id's operations with Input.After set on each
-// owner's first acquire answered 200: the highest fence below its own that
-// another owner's first grant showed. Fences rise in grant order, so that
-// grant came first, and a linearization that has not yet taken it cannot
-// take this one. The model would find that out anyway, once the lower fence
-// came up; saying it at once spares the search every order of the
-// operations between (which, where many shared leases are granted while
-// their acquires overlap, is most of it).
-func orderGrants(ops []porcupine.Operation) []porcupine.Operation {
-	first := map[string]int{} // owner: index of its first acquire answered 200
-	for i, op := range ops {
-		in, out := op.Input.(Input), op.Output.(Output)
-		if in.Kind != Acquire || out.Result != OK {
-			continue
-		}
-		if j, ok := first[in.Owner]; !ok || in.Call < ops[j].Input.(Input).Call {
-			first[in.Owner] = i
-		}
-	}
-	if len(first) < 2 {
-		return ops
-	}
-	idx := make([]int, 0, len(first))
-	for _, i := range first {
-		idx = append(idx, i)
-	}
-	sort.Slice(idx, func(a, b int) bool { return ops[idx[a]].Output.(Output).Fence < ops[idx[b]].Output.(Output).Fence })
-	out := append([]porcupine.Operation(nil), ops...)
-	var prev int64
-	for _, i := range idx {
-		f := ops[i].Output.(Output).Fence
-		in := out[i].Input.(Input)
-		in.After = prev
-		out[i].Input = in
-		if f > prev {
-			prev = f
-		}
-	}
-	return out
 }
