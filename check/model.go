@@ -183,9 +183,9 @@ type State struct {
 	// MaxFence is the highest fence any answer showed; a new grant must
 	// mint a higher one.
 	MaxFence int64
-	// Tombs are the leases released in the last TombLife, by owner: a
-	// release repeated by that owner may succeed again (an idempotent retry)
-	// and changes nothing.
+	// Tombs are the leases released in the last TombLife by owners that
+	// release again later (Input.Retried), by owner: a release repeated by
+	// that owner may succeed again (an idempotent retry) and changes nothing.
 	Tombs []Tomb
 	// Now is the earliest possible time of the last linearization point;
 	// linearization points never go back in time.

@@ -123,6 +123,13 @@ func TestModelShapesLegal(t *testing.T) {
 			acq(2, "s", "B", 3, "", 1000, 10, 11, OK, 20),
 			op(1, Heartbeat, "s", "A", 1000, 30, 31, OK, 25),
 		},
+		// A's first grant was lost; its re-acquire shows the fence, lower
+		// than B's grant that came between.
+		"semaphore: a lost grant's fence shown after a later grant": {
+			acq(0, "s", "A", 2, "", 1000, 0, -1, Unknown, 0),
+			acq(1, "s", "B", 2, "", 1000, 20, 21, OK, 11),
+			acq(0, "s", "A", 2, "", 1000, 50, 60, OK, 10),
+		},
 		"limit mismatches while held": {
 			acq(0, "s", "A", 3, "", 1000, 0, 1, OK, 10),
 			acq(1, "s", "B", 2, "", 1000, 2, 3, Mismatch, 0),

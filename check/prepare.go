@@ -24,14 +24,23 @@ func prepare(ops []porcupine.Operation) []porcupine.Operation {
 // operations between (which, where many shared leases are granted while
 // their acquires overlap, is most of it).
 func orderGrants(ops []porcupine.Operation) []porcupine.Operation {
-	first := map[string]int{} // owner: index of its first acquire answered 200
+	// owner: index of its first acquire that may have taken effect. If that
+	// one's outcome is unknown, the owner's grant answered 200 may have been
+	// the lease it took, whose fence the search learns only later: such an
+	// owner is left out.
+	first := map[string]int{}
 	for i, op := range ops {
 		in, out := op.Input.(Input), op.Output.(Output)
-		if in.Kind != Acquire || out.Result != OK {
+		if in.Kind != Acquire || out.Result != OK && out.Result != Unknown {
 			continue
 		}
 		if j, ok := first[in.Owner]; !ok || in.Call < ops[j].Input.(Input).Call {
 			first[in.Owner] = i
+		}
+	}
+	for owner, i := range first {
+		if ops[i].Output.(Output).Result != OK {
+			delete(first, owner)
 		}
 	}
 	if len(first) < 2 {
