@@ -1,9 +1,11 @@
 // Package check proves Candado's guarantees by history checking: concurrent
 // clients drive the real service over a real Redis, every acquire, release
 // and heartbeat is recorded with its call and return time, and porcupine
-// checks the history against a sequential model of a lease lock. Scenarios
-// add faults (Redis restarted with data loss, Redis paused past the TTL, a
-// slow or broken network between service and Redis, the service killed, two
+// checks the history against a sequential model of a lease lock: a mutex, a
+// semaphore or a lock of shared and exclusive leases. CheckFair checks the
+// order in which fair queues granted their waiters. Scenarios add faults
+// (Redis restarted with data loss, Redis paused past the TTL, a slow or
+// broken network between service and Redis, the service killed, two
 // service instances on one Redis) and a fenced counter as the protected
 // resource.
 package check
