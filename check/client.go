@@ -48,8 +48,7 @@ const codeLimitMismatch = "limit_mismatch"
 
 // Do performs one operation and records it; it returns the output and
 // whether it was recorded (a call refused at connect never reached the
-// service, and one answered 4xx other than 409 was refused as bad: both
-// are left out).
+// service and is left out).
 func (c *Client) Do(ctx context.Context, kind Kind, id, owner string, ttl, wait time.Duration) (Output, bool) {
 	return c.Call(ctx, Input{Kind: kind, ID: id, Owner: owner, TTL: ttl, Wait: wait}, "")
 }
@@ -113,8 +112,8 @@ func (c *Client) Call(ctx context.Context, in Input, holder string) (Output, boo
 			// A request refused as bad did nothing: a bad answer here (the
 			// workload sends only valid requests), but not an operation of
 			// unknown outcome, which the search would have to try both ways.
+			out.Result = Rejected
 			c.bad(fmt.Sprintf("%s %s: %d %s", kind, in.ID, resp.StatusCode, body))
-			return Output{Result: Unknown}, false
 		default:
 			out.Result = Unknown
 			c.bad(fmt.Sprintf("%s %s: %d %s", kind, in.ID, resp.StatusCode, body))

@@ -84,7 +84,7 @@ func grantSpans(ops []porcupine.Operation) []span {
 	firstCall := map[string]int64{}
 	for _, op := range ops {
 		in, out := op.Input.(Input), op.Output.(Output)
-		if in.Kind == Acquire && out.Result != Refused && out.Result != Mismatch {
+		if in.Kind == Acquire && (out.Result == OK || out.Result == Unknown) {
 			if c, ok := firstCall[in.Owner]; !ok || in.Call < c {
 				firstCall[in.Owner] = in.Call
 			}

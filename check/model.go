@@ -100,11 +100,15 @@ type Result uint8
 // The results. Unknown is an error answer (503, timeout, connection reset):
 // the operation may or may not have happened. Mismatch is an acquire's 409
 // limit_mismatch: the lock is held with another limit or mode family.
+// Rejected is a 4xx other than 409: the request was refused as bad and did
+// nothing (the client counts it as a bad answer: the workload sends only
+// valid requests).
 const (
 	OK Result = iota
 	Refused
 	Unknown
 	Mismatch
+	Rejected
 )
 
 func (r Result) String() string {
@@ -115,6 +119,8 @@ func (r Result) String() string {
 		return "409"
 	case Mismatch:
 		return "409 limit_mismatch"
+	case Rejected:
+		return "rejected (4xx)"
 	}
 	return "unknown"
 }
@@ -391,6 +397,9 @@ func conflict(ls []Lease, lockLimit int, in Input) (held, mismatch bool) {
 // step is the nondeterministic step of the model: every state the lock can
 // be in after op, or none if op's answer is impossible.
 func step(s State, in Input, out Output) []State {
+	if out.Result == Rejected {
+		return []State{s} // did nothing, at no particular time
+	}
 	t0 := max(s.Now, in.Call) // earliest time this op can take effect
 	if t0 > in.Ret {
 		return nil

@@ -154,6 +154,9 @@ func (w *worker) round(ctx context.Context, owner string) {
 		return
 	}
 	switch out.Result {
+	case Rejected, Mismatch: // no lease: a bad answer, or the model's to judge
+		w.sleep(ctx, 20*time.Millisecond)
+		return
 	case Refused:
 		w.sleep(ctx, time.Duration(w.rng.IntN(3))*time.Millisecond)
 		return
