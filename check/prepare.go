@@ -12,7 +12,22 @@ import (
 // (orderGrants), and the releases whose tombstones may matter
 // (markRetried).
 func prepare(ops []porcupine.Operation) []porcupine.Operation {
-	return markRetried(orderGrants(markQueued(ops)))
+	return markRetried(orderGrants(markQueued(derivedCleared(ops))))
+}
+
+// derivedCleared returns ops without what an earlier prepare wrote, which
+// a cut of a prepared history (see transcript) would otherwise keep: an
+// operation of unknown outcome in the cut may have been a grant the rest
+// were ordered after.
+func derivedCleared(ops []porcupine.Operation) []porcupine.Operation {
+	out := make([]porcupine.Operation, len(ops))
+	for i, op := range ops {
+		in := op.Input.(Input)
+		in.Queued, in.After, in.Retried = false, 0, false
+		op.Input = in
+		out[i] = op
+	}
+	return out
 }
 
 // orderGrants returns one lock id's operations with Input.After set on each
