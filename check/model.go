@@ -400,6 +400,16 @@ func step(s State, in Input, out Output) []State {
 	if out.Result == Rejected {
 		return []State{s} // did nothing, at no particular time
 	}
+	if in.Kind == Acquire && out.Result == Refused && in.Queued && s.find(in.Owner) < 0 {
+		// Which waiter was queued depends neither on the leases nor on the
+		// time, so this refusal constrains nothing: like an operation that
+		// never happened, it leaves the state as it was, at no particular
+		// time. That state allows all that the refusal's others would (an
+		// earlier Now, no fence learnt yet), so they are left out: every
+		// one more would double the set of states the search carries while
+		// answers are pending.
+		return []State{s}
+	}
 	t0 := max(s.Now, in.Call) // earliest time this op can take effect
 	if t0 > in.Ret {
 		return nil
@@ -433,12 +443,10 @@ type moment struct {
 	own     int
 }
 
-// expHi is the latest expiry of a lease of ttl the op set; an unknown
-// answer's lease may never have been set to expire.
+// expHi is the latest expiry of a lease of ttl the op set, which took
+// effect by in.Ret: for an unknown outcome, Never unless the recorder
+// bounded it (see Recorder.Bound).
 func (m moment) expHi(ttl time.Duration) int64 {
-	if m.out.Result == Unknown {
-		return Never
-	}
 	return addSat(m.in.Ret, ttl+Slack)
 }
 
@@ -630,15 +638,7 @@ func (m moment) refusals() []State {
 		}
 	}
 	if m.in.Queued {
-		// Which waiter was queued does not depend on the leases, so the
-		// refusal constrains neither them nor the time: like an operation
-		// that never happened, it leaves the state as it was (which keeps
-		// the search small where many refusals wait in line).
-		if m.own < 0 {
-			next = append(next, m.orig)
-		} else {
-			next = append(next, n)
-		}
+		next = append(next, n)
 	}
 	return next
 }

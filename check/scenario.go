@@ -351,13 +351,13 @@ func proxyFaults(env Env) ([]string, faultFunc, error) {
 
 // serviceKill runs the service as a process and kills and restarts it.
 func serviceKill(env Env) ([]string, faultFunc, error) {
-	base, fault, err := killedService(env, env.NewRedis().URL(), "service-kill")
+	base, fault, err := killedService(env, env.NewRedis().URL(), "service-kill", 700*time.Millisecond)
 	return []string{base}, fault, err
 }
 
 // killedService runs the service on redisURL as a process, and a fault that
-// kills and restarts it every 700 ms; it returns the service's base URL.
-func killedService(env Env, redisURL, scenario string) (string, faultFunc, error) {
+// kills and restarts it every period; it returns the service's base URL.
+func killedService(env Env, redisURL, scenario string, period time.Duration) (string, faultFunc, error) {
 	bin, err := env.Candado()
 	if err != nil {
 		return "", nil, err
@@ -366,7 +366,7 @@ func killedService(env Env, redisURL, scenario string) (string, faultFunc, error
 	if err != nil {
 		return "", nil, err
 	}
-	return svc.base, every(700*time.Millisecond, func() {
+	return svc.base, every(period, func() {
 		if err := svc.restart(); err != nil {
 			env.Logf("%s: %v", scenario, err)
 		}

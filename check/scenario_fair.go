@@ -16,28 +16,40 @@ var fairShapes = []Shape{{}, {Limit: SemaphoreLimit}, {SharedPct: 60}}
 
 // fairLoad makes load one of long queues: every acquire waits (up to a
 // second), holders keep their leases for up to 20 ms (some paused past the
-// TTL, so that expiry too hands leases over). fair-queue runs it on the ids
-// of fairShapes, with holder labels; broken-fair on mutexes alone, which
-// any store serves, so that it proves the check against today's too.
+// TTL, so that expiry too hands leases over), and the ids change every
+// fairRotate operations. fair-queue runs it on the ids of fairShapes, with
+// holder labels; broken-fair on mutexes alone, which any store serves, so
+// that it proves the check against today's too.
 func fairLoad(load *Load, shapes []Shape) {
 	load.Shapes, load.WaitAll, load.Holder = shapes, true, shapes != nil
-	load.MaxWait, load.Hold = time.Second, 20*time.Millisecond
+	load.MaxWait, load.Hold, load.Rotate = time.Second, 20*time.Millisecond, fairRotate
 }
+
+// fairRotate is how many operations fair-queue records on one generation of
+// lock ids, about 500 per id: the history of a queue whose every acquire
+// waits, with the waiters of a killed service of unknown outcome, is the
+// model's hardest to search (about a second for 500 operations of a mutex,
+// and more than memory holds for 3,300).
+const fairRotate = 1500
 
 // fairQueue sets up the scenario fair-queue: fairLoad's queues over two
 // services on one Redis, one in process and one a child process that is
-// killed and restarted every 700 ms. The queue lives in Redis, so the two
+// killed and restarted every 1.5 s, which gets one call in four. The queue lives in Redis, so the two
 // services' waiters share it; a killed service's waiters stay queued until
 // their wait runs out, and must then leave the queue without blocking it.
 // CheckFair checks the grant order.
 func fairQueue(env Env, load *Load) ([]string, faultFunc, error) {
 	fairLoad(load, fairShapes)
 	r := env.NewRedis()
-	killed, fault, err := killedService(env, r.URL(), "fair-queue")
+	killed, fault, err := killedService(env, r.URL(), "fair-queue", 1500*time.Millisecond)
 	if err != nil {
 		return nil, nil, err
 	}
-	return []string{inProcess(env, r.URL()), killed}, fault, nil
+	// One call in four goes to the service that is killed: its waiters
+	// die with it, and each such lost answer is an operation the check
+	// must try both ways until the end of the history.
+	in := inProcess(env, r.URL())
+	return []string{in, in, in, killed}, fault, nil
 }
 
 // pollAcquire waits for req's lease the way a lock without a queue would:

@@ -40,6 +40,11 @@ type Load struct {
 	Hold time.Duration
 	// Holder sends each acquire with a holder label (its client's name).
 	Holder bool
+	// Rotate, if not 0, moves the load to fresh lock ids every Rotate
+	// recorded operations (generation g uses lk(g*Locks) to
+	// lk(g*Locks+Locks-1), of the same shapes): the queues stay as long, and
+	// each id's history, which the check searches as one, stays short.
+	Rotate int
 }
 
 // Shape is what kind of lock an id is: Limit 0 or 1 a mutex, N a semaphore
@@ -120,6 +125,9 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) {
 // round is one attempt at a critical section under a fresh owner token.
 func (w *worker) round(ctx context.Context, owner string) {
 	n := w.rng.IntN(w.load.Locks)
+	if w.load.Rotate > 0 {
+		n += w.c.Rec.Len() / w.load.Rotate * w.load.Locks
+	}
 	id := fmt.Sprintf("lk%d", n)
 	ttl := w.load.TTL
 	var wait time.Duration
