@@ -444,8 +444,8 @@ type moment struct {
 }
 
 // expHi is the latest expiry of a lease of ttl the op set, which took
-// effect by in.Ret: for an unknown outcome, Never unless the recorder
-// bounded it (see Recorder.Bound).
+// effect by in.Ret: Never for an unknown outcome, which may take effect at
+// any moment after its call.
 func (m moment) expHi(ttl time.Duration) int64 {
 	return addSat(m.in.Ret, ttl+Slack)
 }
