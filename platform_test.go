@@ -128,7 +128,7 @@ func TestPlatformOpenFaaS(t *testing.T) {
 
 	redis := redistest.Start(t)
 	secretsDir := t.TempDir() // stands in for /var/openfaas/secrets
-	podEnv := func(t *testing.T, port int, redisURL string, drop ...string) []string {
+	podVars := func(t *testing.T, port int, redisURL string) map[string]string {
 		writeFile(t, filepath.Join(secretsDir, "candado-redis-url"), redisURL)
 		writeFile(t, filepath.Join(secretsDir, "candado-auth-token"), platformToken)
 		for _, s := range fn.Secrets {
@@ -150,10 +150,29 @@ func TestPlatformOpenFaaS(t *testing.T) {
 		vars["fprocess"] = "./handler"
 		vars["mode"] = "http"
 		vars["upstream_url"] = "http://127.0.0.1:" + strconv.Itoa(port)
+		return vars
+	}
+	podEnv := func(t *testing.T, port int, redisURL string, drop ...string) []string {
+		vars := podVars(t, port, redisURL)
 		for _, k := range drop {
 			delete(vars, k)
 		}
 		return processEnv(t, "openfaas", vars)
+	}
+	// viaWatchdog runs the function as the template's image does: of-watchdog
+	// on the port the checks use, starting ./handler, which serves on
+	// upstream_url; set overrides stack.yml's environment.
+	watchdog := watchdogBinary(t, root)
+	viaWatchdog := func(t *testing.T, set map[string]string) *server {
+		return startProcess(t, watchdog, ctxDir, func(port int) []string {
+			vars := podVars(t, freePort(t), redis.URL())
+			vars["port"] = strconv.Itoa(port)
+			vars["TMPDIR"] = t.TempDir() // the watchdog's lock file
+			for k, v := range set {
+				vars[k] = v
+			}
+			return processEnv(t, "openfaas (of-watchdog)", vars)
+		}, readyAt("/readyz"), true)
 	}
 
 	t.Run("stack environment: lock granted", func(t *testing.T) {
@@ -163,13 +182,34 @@ func TestPlatformOpenFaaS(t *testing.T) {
 	})
 
 	t.Run("write_timeout unset: a longer wait is answered before it", func(t *testing.T) {
-		// Without read_timeout, write_timeout and exec_timeout the template
-		// and of-watchdog cut every request at 10 s.
+		// Without read_timeout, write_timeout and exec_timeout the template's
+		// server cuts every answer at 10 s (of-watchdog's defaults are 30 s).
 		srv := startServer(t, bin, ctxDir, func(port int) []string {
 			return podEnv(t, port, redis.URL(), "read_timeout", "write_timeout", "exec_timeout")
 		}, readyAt("/readyz"))
 		defer srv.kill()
 		checkWaitCut(t, srv, "openfaas/wait", 15*time.Second, 10*time.Second)
+	})
+
+	t.Run("watch through of-watchdog", func(t *testing.T) {
+		// The shortest timeouts whose streams (a fifth shorter: 16 s) still
+		// get a keepalive comment (every 15 s).
+		timeouts := map[string]string{"read_timeout": "20s", "write_timeout": "20s", "exec_timeout": "20s"}
+		srv := viaWatchdog(t, timeouts)
+		defer srv.kill()
+		t.Run("events at once, keepalive, clean end before write_timeout, Last-Event-ID", func(t *testing.T) {
+			checkWatchStream(t, srv.base, "openfaas/watch", 20*time.Second, srv.out)
+		})
+		t.Run("without Accept: text/event-stream: a prompt 400", func(t *testing.T) {
+			checkWatchNeedsAccept(t, srv.base, "openfaas/watch-accept")
+		})
+		t.Run("watchers that leave early give their max_inflight slots back", func(t *testing.T) {
+			n := 12
+			if m, err := strconv.Atoi(fn.Environment["max_inflight"]); err == nil && m+2 > n {
+				n = m + 2
+			}
+			checkWatchersLeaving(t, srv.base, "openfaas/watch-leave", n)
+		})
 	})
 
 	t.Run("empty Redis secret: never granted", func(t *testing.T) {
@@ -298,6 +338,13 @@ func TestPlatformKnative(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			t.Fatalf("no exit within 60s of SIGTERM; output:\n%s", srv.out.String())
 		}
+	})
+
+	t.Run("watch: events at once, keepalive, clean end before func-go's 30s, Last-Event-ID", func(t *testing.T) {
+		srv := startServer(t, bin, buildDir, func(port int) []string { return podEnv(t, port, goodSecrets) }, readyAt("/health/readiness"))
+		defer srv.kill()
+		// func-go v0.22.0's server writes no answer past 30 s (WriteTimeout).
+		checkWatchStream(t, srv.base, "knative/watch", 30*time.Second, srv.out)
 	})
 
 	t.Run("empty Redis URL: never granted", func(t *testing.T) {
@@ -717,8 +764,14 @@ type server struct {
 	done chan struct{}
 }
 
+// kill ends the process and, for a process started in a group of its own,
+// what it started.
 func (s *server) kill() {
-	_ = s.cmd.Process.Kill()
+	if s.cmd.SysProcAttr != nil && s.cmd.SysProcAttr.Setpgid {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	} else {
+		_ = s.cmd.Process.Kill()
+	}
 	<-s.done
 }
 
@@ -728,8 +781,15 @@ func (s *server) kill() {
 // port was taken between picking and binding it.
 func startServer(t *testing.T, bin, dir string, env func(port int) []string, ready func(base string) error) *server {
 	t.Helper()
+	return startProcess(t, bin, dir, env, ready, false)
+}
+
+// startProcess is startServer; with group the process gets a process group
+// of its own, which kill ends whole (of-watchdog starts the function).
+func startProcess(t *testing.T, bin, dir string, env func(port int) []string, ready func(base string) error, group bool) *server {
+	t.Helper()
 	for attempt := 0; ; attempt++ {
-		s, err := tryStart(t, bin, dir, env, ready)
+		s, err := tryStart(t, bin, dir, env, ready, group)
 		if err == nil {
 			return s
 		}
@@ -739,7 +799,7 @@ func startServer(t *testing.T, bin, dir string, env func(port int) []string, rea
 	}
 }
 
-func tryStart(t *testing.T, bin, dir string, env func(port int) []string, ready func(base string) error) (*server, error) {
+func tryStart(t *testing.T, bin, dir string, env func(port int) []string, ready func(base string) error, group bool) (*server, error) {
 	t.Helper()
 	port := freePort(t)
 	s := &server{
@@ -750,6 +810,9 @@ func tryStart(t *testing.T, bin, dir string, env func(port int) []string, ready 
 	}
 	s.cmd.Dir = dir
 	s.cmd.Env = env(port)
+	if group {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -774,6 +837,20 @@ func tryStart(t *testing.T, bin, dir string, env func(port int) []string, ready 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// watchdogBinary builds the of-watchdog stand-in (testdata/ofwatchdog) and
+// returns its path, or returns OF_WATCHDOG, the path of a real fwatchdog
+// binary to run instead.
+func watchdogBinary(t *testing.T, root string) string {
+	t.Helper()
+	if p := os.Getenv("OF_WATCHDOG"); p != "" {
+		t.Logf("of-watchdog: %s (OF_WATCHDOG)", p)
+		return p
+	}
+	out := filepath.Join(t.TempDir(), "fwatchdog")
+	run(t, filepath.Join(root, "testdata", "ofwatchdog"), buildEnv("CGO_ENABLED=0", "GOFLAGS="), goPath(t), "build", "-o", out, ".")
+	return out
 }
 
 // syncBuffer collects a child's output, written by exec's copying goroutine.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,8 @@ var fuzzLimits = api.Limits{DefaultTTL: 30 * time.Second, MaxTTL: time.Hour, Max
 
 // checkResolved asserts the rules of Limits.Resolve: an error wraps
 // lock.ErrInvalid; an accepted request has a valid id and owner, a TTL in
-// [1ms, MaxTTL] (none for release) and a wait in [0, MaxWait].
+// [1ms, MaxTTL] (none for release), a wait in [0, MaxWait], and holder,
+// limit, mode and lock_delay (acquire only) that the lock layer accepts.
 func checkResolved(t *testing.T, op api.Op, req api.Request, err error) {
 	t.Helper()
 	if err != nil {
@@ -45,6 +47,13 @@ func checkResolved(t *testing.T, op api.Op, req api.Request, err error) {
 	}
 	if req.Wait < 0 || req.Wait > fuzzLimits.MaxWait || (op != api.Acquire && req.Wait != 0) {
 		t.Fatalf("%s: accepted wait %s", op, req.Wait)
+	}
+	ar := lock.AcquireRequest{Holder: req.Holder, Limit: req.Limit, Mode: req.Mode, LockDelay: req.LockDelay}
+	if op != api.Acquire && ar != (lock.AcquireRequest{}) {
+		t.Fatalf("%s: accepted acquire parameters %+v", op, ar)
+	}
+	if err := lock.ValidateAcquire(ar); err != nil || req.LockDelay > fuzzLimits.MaxTTL {
+		t.Fatalf("%s: accepted %+v: %v", op, ar, err)
 	}
 }
 
@@ -74,13 +83,17 @@ func FuzzParseDuration(f *testing.F) {
 			checkResolved(t, op, req, err)
 			req, err = fuzzLimits.Resolve(op, api.Params{ID: "a", Owner: "o", Wait: s})
 			checkResolved(t, op, req, err)
+			req, err = fuzzLimits.Resolve(op, api.Params{ID: "a", Owner: "o", LockDelay: s})
+			checkResolved(t, op, req, err)
 		}
 	})
 }
 
 func FuzzParseParams(f *testing.F) {
 	for _, s := range []string{``, `{}`, `{"owner":"me","ttl":"30s"}`, `{"ttl":1500,"wait":2.5}`, `{"tll":"1s"}`,
-		`{"id":"a/b"} {}`, `[1]`, `{"ttl":null}`, `{"wait":"-1s"}`, `{"ttl":1e400}`} {
+		`{"id":"a/b"} {}`, `[1]`, `{"ttl":null}`, `{"wait":"-1s"}`, `{"ttl":1e400}`,
+		`{"holder":"w-3 pid 42","limit":3,"mode":"exclusive","lock_delay":"2s"}`, `{"mode":"shared","limit":2}`,
+		`{"limit":"3"}`, `{"limit":1.5,"lock_delay":1500}`, `{"holder":"\u00e9","mode":"Shared"}`, `{"lock_delay":"2h"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -128,11 +141,15 @@ func FuzzParseParams(f *testing.F) {
 }
 
 // fakeLocks is an in-memory api.Locks that fails the test if the handler
-// passes it a request the rules forbid.
+// passes it a request the rules forbid. It keeps one lease per id but
+// remembers the limit it was taken with, so that a later acquire with
+// another limit gets limit_mismatch; ids under q/ play a quorum store,
+// which cannot honour a lock_delay.
 type fakeLocks struct {
 	t     *testing.T
 	mu    sync.Mutex
 	owner map[string]string
+	limit map[string]int
 	fence int64
 }
 
@@ -147,14 +164,27 @@ func (f *fakeLocks) Acquire(_ context.Context, req lock.AcquireRequest) (lock.Le
 	if req.Wait < 0 || req.Wait > fuzzLimits.MaxWait {
 		f.t.Fatalf("handler passed on wait %s", req.Wait)
 	}
+	if err := lock.ValidateAcquire(req); err != nil || req.LockDelay > fuzzLimits.MaxTTL {
+		f.t.Fatalf("handler passed on %+v: %v", req, err)
+	}
+	if strings.HasPrefix(req.ID, "q/") && req.LockDelay > 0 {
+		return lock.Lease{ID: req.ID}, fmt.Errorf("%w: lock_delay", lock.ErrModeCannot)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	limit := max(1, req.Limit)
+	held := lock.Lease{ID: req.ID, Held: true, Fence: f.fence, TTL: req.TTL, Mode: lock.Exclusive, Limit: f.limit[req.ID], Holders: 1,
+		Leases: []lock.LeaseInfo{{Fence: f.fence, TTL: req.TTL, Mode: lock.Exclusive}}}
 	if o, ok := f.owner[req.ID]; ok && o != req.Owner {
-		return lock.Lease{ID: req.ID, Held: true, Fence: f.fence, TTL: req.TTL}, lock.ErrHeld
+		if f.limit[req.ID] != limit {
+			return held, lock.ErrLimitMismatch
+		}
+		return held, lock.ErrHeld
 	}
 	f.fence++
-	f.owner[req.ID] = req.Owner
-	return lock.Lease{ID: req.ID, Held: true, Owner: req.Owner, Fence: f.fence, TTL: req.TTL}, nil
+	f.owner[req.ID], f.limit[req.ID] = req.Owner, limit
+	return lock.Lease{ID: req.ID, Held: true, Owner: req.Owner, Fence: f.fence, TTL: req.TTL,
+		Holder: req.Holder, Mode: lock.Exclusive, Limit: limit, Holders: 1}, nil
 }
 
 func (f *fakeLocks) Release(_ context.Context, id, owner string) (lock.Lease, error) {
@@ -219,8 +249,17 @@ func FuzzQueryString(f *testing.F) {
 	f.Add(uint8(0), "/acquire/a", "owner=a&owner=b", []byte(``))
 	f.Add(uint8(0), "/acquire/a", "%zz", []byte(``))
 	f.Add(uint8(1), "/acquire/a", "ttl=2h", []byte(`{"ttl":"2h"`))
+	f.Add(uint8(0), "/acquire/pool", "holder=w-3&limit=3&lock_delay=2s", []byte(``))
+	f.Add(uint8(1), "/acquire/pool", "limit=3", []byte(`{"holder":"w","limit":3,"mode":"exclusive","lock_delay":1500}`))
+	f.Add(uint8(1), "/acquire/pool", "limit=2", []byte(`{"limit":3}`))
+	f.Add(uint8(0), "/acquire/rw", "mode=shared&limit=2", []byte(``))
+	f.Add(uint8(0), "/acquire/q/a", "lock_delay=1s", []byte(``))
+	f.Add(uint8(0), "/acquire/a", "limit=0&lock_delay=2h&holder=%0A", []byte(``))
+	f.Add(uint8(1), "/heartbeat/a", "owner=me&limit=2", []byte(`{"holder":"w"}`))
 	f.Fuzz(func(t *testing.T, m uint8, path, query string, body []byte) {
-		locks := &fakeLocks{t: t, owner: map[string]string{}}
+		// pool is held by another owner as a semaphore of 2, so that
+		// acquires of it answer held or limit_mismatch.
+		locks := &fakeLocks{t: t, owner: map[string]string{"pool": "other"}, limit: map[string]int{"pool": 2}, fence: 1}
 		h := &httpapi.Handler{Locks: locks, Limits: fuzzLimits, List: locks.List, Revoke: locks.Revoke,
 			Ready: func(context.Context) error { return nil }}
 		method := fuzzMethods[int(m)%len(fuzzMethods)]

@@ -54,8 +54,10 @@ type Options struct {
 // Client talks to a Candado server. It is safe for concurrent use.
 //
 // Every call retries, with capped exponential backoff and full jitter, on a
-// 503 (and a gateway's 502 or 504) and on network errors, until it succeeds,
-// its Options.Retry gives up or the context is done; no other answer is retried. A
+// 503 (and a gateway's 502 or 504), on a 429 (the server did nothing: its
+// cap of waiting acquires per token was reached) and on network errors,
+// until it succeeds, its Options.Retry gives up or the context is done,
+// waiting at least the answer's Retry-After; no other answer is retried. A
 // retry is safe: an acquire carries the same owner token on every try, so the
 // server answers a retried acquire with the same lease and fence.
 type Client struct {
@@ -106,11 +108,43 @@ type Status struct {
 	Fence int64         // fence of the current lease, or the last one known for a free lock
 	TTL   time.Duration // remaining lease time (0 when free)
 
+	// Holder is the public label of the lease: the caller's own in answers
+	// to its owner, else the lease that blocks or holds ("" if it has none).
+	Holder string
+	// Mode is ModeExclusive or ModeShared while the lock is held, "" when free.
+	Mode string
+	// Limit is the lock's limit while it is held: 1 for a mutex or a lock of
+	// shared leases, N for a semaphore; 0 when free.
+	Limit int
+	// Holders is how many leases hold the lock now; Waiters how many
+	// acquires wait in its queue.
+	Holders, Waiters int
+	// DelayLeft is what is left of a lock-delay: after a lease with a
+	// LockDelay expired, nobody is granted the lock until it ends.
+	DelayLeft time.Duration
+	// Leases are the live leases, without owners: Inspect fills it, and so
+	// do refusals of a semaphore or of a lock of shared leases.
+	Leases []LeaseInfo
+
 	// Of an answer to an acquire: how long the server waited before the try
 	// that answered, and whether it waited less than asked (wait_cut).
 	waited  time.Duration
 	waitCut bool
 }
+
+// LeaseInfo is one live lease of a lock as anyone may see it.
+type LeaseInfo struct {
+	Fence  int64
+	TTL    time.Duration // remaining
+	Holder string        // its public label, "" if it has none
+	Mode   string        // ModeExclusive or ModeShared
+}
+
+// The modes of a lease, as Status.Mode and LeaseInfo.Mode show them.
+const (
+	ModeExclusive = "exclusive"
+	ModeShared    = "shared"
+)
 
 // Inspect returns the state of lock id (GET /locks/{id}); it never carries the owner.
 func (c *Client) Inspect(ctx context.Context, id string) (Status, error) {
@@ -155,12 +189,17 @@ func (c *Client) heartbeat(ctx context.Context, id, owner string, ttl time.Durat
 	})
 }
 
-// params is the JSON body of acquire, release and heartbeat; ttl and wait are
-// whole milliseconds.
+// params is the JSON body of acquire, release and heartbeat; ttl, wait and
+// lock_delay are whole milliseconds. Unset fields are left out: the server
+// refuses a field an operation does not take.
 type params struct {
-	Owner string `json:"owner,omitempty"`
-	TTL   int64  `json:"ttl,omitempty"`
-	Wait  int64  `json:"wait,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+	TTL       int64  `json:"ttl,omitempty"`
+	Wait      int64  `json:"wait,omitempty"`
+	Holder    string `json:"holder,omitempty"`
+	Limit     int    `json:"limit,omitempty"`
+	Mode      string `json:"mode,omitempty"`
+	LockDelay int64  `json:"lock_delay,omitempty"`
 }
 
 // millis rounds d up to whole milliseconds, so a lease is never shorter than asked.
@@ -287,11 +326,19 @@ func (c *Client) try(ctx context.Context, cl *call, u string) (st Status, sent t
 		return st, sent, true, fmt.Errorf("%w: %s %s: reading response: %w", ErrUnavailable, cl.method, req.URL.Path, err)
 	}
 	st, err = decodeEnvelope(resp.StatusCode, resp.Header, data)
-	switch resp.StatusCode {
-	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
-		retry = err != nil
-	}
+	retry = err != nil && retryable(resp.StatusCode)
+
 	return st, sent, retry, err
+}
+
+// retryable reports whether an answer of this status may be retried: the
+// backend or a gateway failed, or (429) the server refused to do anything yet.
+func retryable(status int) bool {
+	switch status {
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+		return true
+	}
+	return false
 }
 
 // envelope is the JSON shape of every answer of the server.
@@ -303,21 +350,46 @@ type envelope struct {
 }
 
 type wireStatus struct {
-	ID       string `json:"id"`
-	State    int    `json:"state"`
-	Owner    string `json:"owner"`
-	Fence    int64  `json:"fence"`
-	TTLms    int64  `json:"ttl_ms"`
-	WaitedMs int64  `json:"waited_ms"`
-	WaitCut  bool   `json:"wait_cut"`
+	ID          string      `json:"id"`
+	State       int         `json:"state"`
+	Owner       string      `json:"owner"`
+	Fence       int64       `json:"fence"`
+	TTLms       int64       `json:"ttl_ms"`
+	WaitedMs    int64       `json:"waited_ms"`
+	WaitCut     bool        `json:"wait_cut"`
+	Holder      string      `json:"holder"`
+	Mode        string      `json:"mode"`
+	Limit       int         `json:"limit"`
+	Holders     int         `json:"holders"`
+	Waiters     int         `json:"waiters"`
+	DelayLeftMs int64       `json:"delay_left_ms"`
+	Leases      []wireLease `json:"leases"`
 }
+
+type wireLease struct {
+	Fence  int64  `json:"fence"`
+	TTLms  int64  `json:"ttl_ms"`
+	Holder string `json:"holder"`
+	Mode   string `json:"mode"`
+}
+
+func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func (w *wireStatus) status() Status {
 	if w == nil {
 		return Status{}
 	}
-	return Status{ID: w.ID, Held: w.State == 1, Owner: w.Owner, Fence: w.Fence, TTL: time.Duration(w.TTLms) * time.Millisecond,
-		waited: time.Duration(max(w.WaitedMs, 0)) * time.Millisecond, waitCut: w.WaitCut}
+	st := Status{ID: w.ID, Held: w.State == 1, Owner: w.Owner, Fence: w.Fence, TTL: ms(w.TTLms),
+		Holder: w.Holder, Mode: w.Mode, Limit: w.Limit, Holders: w.Holders, Waiters: w.Waiters,
+		DelayLeft: ms(max(w.DelayLeftMs, 0)),
+		waited:    ms(max(w.WaitedMs, 0)), waitCut: w.WaitCut}
+	if len(w.Leases) > 0 {
+		st.Leases = make([]LeaseInfo, len(w.Leases))
+		for i, l := range w.Leases {
+			st.Leases[i] = LeaseInfo{Fence: l.Fence, TTL: ms(l.TTLms), Holder: l.Holder, Mode: l.Mode}
+		}
+	}
+	return st
 }
 
 // decodeEnvelope turns an HTTP answer into its data, or into an *APIError
@@ -381,6 +453,20 @@ func escapeID(id string) (string, error) {
 		segs[i] = url.PathEscape(s)
 	}
 	return strings.Join(segs, "/"), nil
+}
+
+// checkHolder checks a holder label against the contract: at most
+// MaxHolderLen bytes of printable ASCII.
+func checkHolder(h string) error {
+	if len(h) > MaxHolderLen {
+		return fmt.Errorf("%w: holder longer than %d bytes", ErrBadRequest, MaxHolderLen)
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c < 0x20 || c > 0x7e {
+			return fmt.Errorf("%w: holder %q: byte %#x is not printable ASCII", ErrBadRequest, h, c)
+		}
+	}
+	return nil
 }
 
 func checkOwner(owner string, required bool) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -241,7 +242,7 @@ func TestNoRetryOn4xx(t *testing.T) {
 		t.Fatalf("got %v after %d tries", err, f.count("acquire"))
 	}
 	st, err := c.Release(ctx, "a", "nobody")
-	if !errors.Is(err, client.ErrNotHeld) || f.count("release") != 1 || st != (client.Status{}) {
+	if !errors.Is(err, client.ErrNotHeld) || f.count("release") != 1 || !reflect.DeepEqual(st, client.Status{}) {
 		t.Fatalf("got %+v %v after %d tries", st, err, f.count("release"))
 	}
 	if _, err := c.Heartbeat(ctx, "a", "nobody", time.Second); !errors.Is(err, client.ErrNotHeld) {
@@ -468,7 +469,7 @@ func TestGatewayErrorsAreRetried(t *testing.T) {
 	}
 	c, _ = client.New(srv.URL, &client.Options{RetryBackoff: time.Millisecond})
 	st, err := c.Inspect(context.Background(), "g")
-	if err != nil || st != (client.Status{ID: "g", Fence: 7}) || n.Load() != 2 {
+	if err != nil || !reflect.DeepEqual(st, client.Status{ID: "g", Fence: 7}) || n.Load() != 2 {
 		t.Fatalf("%+v %v after %d tries", st, err, n.Load())
 	}
 }

@@ -17,13 +17,21 @@
 // Guarantees:
 //
 //   - Every call is retried with capped exponential backoff and full jitter on
-//     503 (honouring Retry-After as a floor) and on network errors, until the
-//     context is done or Options.Retry (a RetryStrategy: Backoff, NoRetry or
-//     one's own) gives up; 4xx answers are never retried. Acquire mints the owner
-//     token before the first try, so a retried acquire yields one lease.
+//     503 and 429 (honouring Retry-After as a floor) and on network errors,
+//     until the context is done or Options.Retry (a RetryStrategy: Backoff,
+//     NoRetry or one's own) gives up; other 4xx answers are never retried.
+//     Acquire mints the owner token before the first try, so a retried
+//     acquire yields one lease.
 //   - Server refusals are *APIError values wrapping a sentinel (ErrHeld,
-//     ErrNotHeld, ErrUnavailable, ErrUnauthorized, ErrBadRequest): use
-//     errors.Is for the kind and errors.As for status, code and message.
+//     ErrNotHeld, ErrLimitMismatch, ErrUnavailable, ErrUnauthorized,
+//     ErrForbidden, ErrBadRequest, ErrUnsupported, ErrTooManyRequests): use
+//     errors.Is for the kind and errors.As for status, code, message and the
+//     lock's state.
+//   - Beyond a mutex: AcquireOptions.Limit makes a semaphore (N holders,
+//     each with its own fence), Shared takes a shared lease (many readers,
+//     or one exclusive writer), Holder labels the lease for whoever inspects
+//     the lock (leader election: Inspect says who leads), and LockDelay
+//     keeps the lock from everyone for a while after its lease expired.
 //   - Acquire's Wait holds on any server: when the server cuts a wait short
 //     (its CANDADO_MAX_WAIT, or its platform's request deadline) and says
 //     wait_cut, Acquire asks again, with the same owner, for the rest.

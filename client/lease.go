@@ -40,28 +40,77 @@ type AcquireOptions struct {
 	// Lifetime, if non-nil, bounds the automatic heartbeats: when it is done
 	// they stop without releasing, and the lease expires at its TTL.
 	Lifetime context.Context
+
+	// Holder is a public label of the caller, at most MaxHolderLen bytes of
+	// printable ASCII (e.g. "billing-worker-3 pid 4242"), shown to anyone who
+	// inspects the lock: the answer to "who leads?". Never put a secret in it.
+	// Empty: no label.
+	Holder string
+
+	// Limit makes the lock a semaphore: up to Limit leases (at most
+	// MaxLimit) hold it at once, each with its own owner and fence. 0 or 1
+	// is a mutex. Every holder must ask with the same limit: while the lock
+	// is held, another limit fails with ErrLimitMismatch.
+	Limit int
+
+	// Shared asks for a shared lease: any number of shared leases hold the
+	// lock at once, never beside an exclusive one (readers and a writer). A
+	// waiting exclusive acquire holds back new shared ones. Shared takes no
+	// Limit above 1.
+	Shared bool
+
+	// LockDelay, when the lease ends by expiry rather than Release, keeps
+	// the lock from everyone for that long (at most the server's
+	// CANDADO_MAX_TTL), so a resource that cannot check fences is not written
+	// by the next holder while a paused one may still act. Sent rounded up
+	// to whole milliseconds; 0: none.
+	LockDelay time.Duration
 }
 
-// Acquire takes lock id and returns its Lease. It fails with ErrHeld if
-// another owner holds the lock after Wait (the *APIError's Lock then shows the
-// current fence and TTL). A successful acquire is idempotent per owner: the
-// server keeps the fence and resets the TTL.
+// Limits of acquire parameters, as the server checks them.
+const (
+	MaxHolderLen = 256
+	MaxLimit     = 1000
+)
+
+// Acquire takes lock id and returns its Lease. It fails with ErrHeld if the
+// lock is still not to be had after Wait: other owners hold it (all of a
+// semaphore's slots, or the other mode), earlier waiters are queued ahead, or
+// a lock-delay runs; the *APIError's Lock then shows the current fence, TTL,
+// holder label and DelayLeft. It fails with ErrLimitMismatch if the lock is
+// held with another Limit or mode, and with ErrUnsupported if the server's
+// backend cannot honour Limit, Shared or LockDelay. A successful acquire is
+// idempotent per owner: the server keeps the fence and resets the TTL.
 func (c *Client) Acquire(ctx context.Context, id string, opts *AcquireOptions) (*Lease, error) {
 	var o AcquireOptions
 	if opts != nil {
 		o = *opts
 	}
-	if o.TTL < 0 || o.Wait < 0 {
-		return nil, fmt.Errorf("%w: negative ttl or wait", ErrBadRequest)
+	if o.TTL < 0 || o.Wait < 0 || o.LockDelay < 0 {
+		return nil, fmt.Errorf("%w: negative ttl, wait or lock-delay", ErrBadRequest)
 	}
 	if err := checkOwner(o.Owner, false); err != nil {
 		return nil, err
+	}
+	if err := checkHolder(o.Holder); err != nil {
+		return nil, err
+	}
+	if o.Limit < 0 || o.Limit > MaxLimit {
+		return nil, fmt.Errorf("%w: limit must be 1-%d, got %d", ErrBadRequest, MaxLimit, o.Limit)
+	}
+	if o.Shared && o.Limit > 1 {
+		return nil, fmt.Errorf("%w: a shared acquire takes no limit (got %d)", ErrBadRequest, o.Limit)
 	}
 	owner := o.Owner
 	if owner == "" {
 		owner = newOwner()
 	}
-	ttlms := millis(o.TTL)
+	req := params{Owner: owner, TTL: millis(o.TTL), Holder: o.Holder, Limit: o.Limit, LockDelay: millis(o.LockDelay)}
+	mode := ModeExclusive
+	if o.Shared {
+		req.Mode, mode = ModeShared, ModeShared // exclusive is the default, left out
+	}
+	ttlms := req.TTL
 	waitUntil := time.Now().Add(o.Wait)
 	remaining := func() time.Duration {
 		if o.Wait <= 0 {
@@ -77,7 +126,11 @@ func (c *Client) Acquire(ctx context.Context, id string, opts *AcquireOptions) (
 	for round := 0; ; round++ {
 		st, sent, err = c.do(ctx, &call{
 			method: http.MethodPost, route: "acquire", id: id,
-			body:  func() any { return params{Owner: owner, TTL: ttlms, Wait: millis(remaining())} },
+			body: func() any {
+				p := req
+				p.Wait = millis(remaining())
+				return p
+			},
 			extra: remaining,
 		})
 		var ae *APIError
@@ -105,7 +158,17 @@ func (c *Client) Acquire(ctx context.Context, id string, opts *AcquireOptions) (
 	if st.TTL > 0 && (ttl == 0 || st.TTL < ttl) {
 		ttl = st.TTL // trust the shorter of asked and granted
 	}
-	l := &Lease{c: c, id: id, owner: owner, ttl: ttl, fence: st.Fence, done: make(chan struct{})}
+	l := &Lease{c: c, id: id, owner: owner, ttl: ttl, fence: st.Fence, holder: st.Holder, mode: st.Mode, limit: st.Limit,
+		done: make(chan struct{})}
+	// An answer without mode or limit comes from a server that predates
+	// them and took none (it refuses unknown parameters): its lease is an
+	// exclusive one of a mutex.
+	if l.mode == "" {
+		l.mode = mode
+	}
+	if l.limit == 0 {
+		l.limit = max(o.Limit, 1)
+	}
 	l.mu.Lock()
 	// The server granted the lease after waiting st.waited from the
 	// request's arrival (a lower bound it sends), which came after sent: the
@@ -151,6 +214,9 @@ type Lease struct {
 	id, owner string
 	ttl       time.Duration
 	fence     int64
+	holder    string
+	mode      string
+	limit     int
 
 	mu       sync.Mutex
 	expiry   time.Time // sent time (+ server wait) of the last confirmation + ttl
@@ -170,8 +236,21 @@ func (l *Lease) ID() string { return l.id }
 func (l *Lease) Owner() string { return l.owner }
 
 // Fence returns the fence minted by the acquire: strictly greater than every
-// earlier fence of the lock. It does not change on heartbeats.
+// earlier fence of the lock (each lease of a semaphore or of shared holders
+// has its own). It does not change on heartbeats.
 func (l *Lease) Fence() int64 { return l.fence }
+
+// Holder returns the lease's public label as the server granted it: the
+// AcquireOptions.Holder, or "" when none was given or the server's backend
+// does not keep labels (quorum mode).
+func (l *Lease) Holder() string { return l.holder }
+
+// Mode returns ModeShared for a shared lease, else ModeExclusive.
+func (l *Lease) Mode() string { return l.mode }
+
+// Limit returns the lock's limit at the grant: 1 for a mutex or a shared
+// lease, N for a semaphore.
+func (l *Lease) Limit() int { return l.limit }
 
 // TTL returns the lease length; each heartbeat extends the lease by it.
 func (l *Lease) TTL() time.Duration { return l.ttl }

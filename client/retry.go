@@ -6,8 +6,8 @@ import (
 )
 
 // RetryStrategy decides whether, and after how long, a Client retries a try
-// that failed in a way it may retry (a 503, a gateway's 502 or 504, a
-// network error; never a 4xx). Whatever it says, a Client stops retrying
+// that failed in a way it may retry (a 503, a gateway's 502 or 504, a 429, a
+// network error; never another 4xx). Whatever it says, a Client stops retrying
 // when the call's context is done or its deadline falls before the next try.
 // An implementation must be safe for concurrent use.
 type RetryStrategy interface {

@@ -43,7 +43,7 @@ type watchData struct {
 
 // Watch streams the events of lock id until ctx ends; then the channel is
 // closed. It returns an error when the first connection is refused (bad id,
-// unauthorized, 503 after retries ran out); afterwards it reconnects by
+// unauthorized, 503 or 429 after retries ran out); afterwards it reconnects by
 // itself when a stream ends (the server ends each before its platform's
 // request deadline) or breaks, sending Last-Event-ID so that nothing is
 // missed, and with backoff while the server is unavailable. A reader that
@@ -99,7 +99,11 @@ func (c *Client) watch(ctx context.Context, target string) (<-chan Event, error)
 				// Reconnections are not bounded by the retry strategy: the
 				// stream lasts until ctx ends.
 				attempt++
-				delay, _ := c.pace.NextDelay(attempt, 0)
+				var floor time.Duration
+				if ae := (*APIError)(nil); errors.As(err, &ae) {
+					floor = ae.RetryAfter
+				}
+				delay, _ := c.pace.NextDelay(attempt, floor)
 				if !sleepCtx(ctx, delay) {
 					return
 				}
@@ -111,10 +115,13 @@ func (c *Client) watch(ctx context.Context, target string) (<-chan Event, error)
 	return out, nil
 }
 
+// retryableWatch reports whether a refused connection is tried again: as
+// for other calls, a 503, a gateway's 502 or 504, a 429 (this token's cap of
+// open streams, which frees up when one of them ends) and the network.
 func retryableWatch(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		return ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusBadGateway || ae.Status == http.StatusGatewayTimeout
+		return retryable(ae.Status)
 	}
 	return true // the network
 }

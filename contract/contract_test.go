@@ -116,12 +116,28 @@ type envelope struct {
 
 // leaseData is the lease shape of an envelope's data.
 type leaseData struct {
-	ID      string  `json:"id"`
-	State   int     `json:"state"`
-	Owner   *string `json:"owner"`
-	Fence   int64   `json:"fence"`
-	TTLms   int64   `json:"ttl_ms"`
-	WaitCut *bool   `json:"wait_cut"`
+	ID          string      `json:"id"`
+	State       int         `json:"state"`
+	Owner       *string     `json:"owner"`
+	Fence       int64       `json:"fence"`
+	TTLms       int64       `json:"ttl_ms"`
+	WaitCut     *bool       `json:"wait_cut"`
+	Holder      string      `json:"holder"`
+	Mode        string      `json:"mode"`
+	Limit       int         `json:"limit"`
+	Holders     int         `json:"holders"`
+	Waiters     int         `json:"waiters"`
+	DelayLeftMs int64       `json:"delay_left_ms"`
+	Leases      []leaseInfo `json:"leases"`
+}
+
+// leaseInfo is one entry of leaseData.Leases.
+type leaseInfo struct {
+	Fence  int64   `json:"fence"`
+	TTLms  int64   `json:"ttl_ms"`
+	Holder string  `json:"holder"`
+	Mode   string  `json:"mode"`
+	Owner  *string `json:"owner"`
 }
 
 // answer is what the server sent back.
@@ -300,6 +316,36 @@ func TestContract(t *testing.T) {
 			c.do(t, exchange{method: "POST", target: "/acquire/c-bad", body: body, route: "/acquire/{id}", status: 400, code: "bad_request"})
 		}
 		c.do(t, exchange{method: "POST", target: "/acquire/c-bad?ttl=2s", body: `{"ttl":"1s"}`, route: "/acquire/{id}", status: 400, code: "bad_request"})
+
+		// Issue 15's parameters, as a client generated from the description
+		// sends them. (What the store makes of them, semaphores and shared
+		// leases, needs its own exchanges; these check the parameters' rules.)
+		c.do(t, exchange{method: "GET", target: "/acquire/c-acq15?holder=worker-3%20pid%2042&limit=1&mode=exclusive&lock_delay=0",
+			route: "/acquire/{id}", validRequest: true, status: 200})
+		c.do(t, exchange{method: "POST", target: "/acquire/c-acq15-post?limit=1", body: `{"holder":"w","limit":1,"mode":"exclusive","lock_delay":"0s"}`,
+			route: "/acquire/{id}", validRequest: true, status: 200})
+		c.do(t, exchange{method: "POST", target: "/acquire/c-acq15-null", body: `{"holder":null,"limit":null,"mode":null,"lock_delay":null}`,
+			route: "/acquire/{id}", validRequest: true, status: 200})
+		for _, target := range []string{
+			"/acquire/c-bad?limit=0",                 // under 1
+			"/acquire/c-bad?limit=1001",              // over 1000
+			"/acquire/c-bad?limit=two",               // not a number
+			"/acquire/c-bad?mode=writer",             // no such mode
+			"/acquire/c-bad?mode=shared&limit=2",     // a shared acquire takes no limit
+			"/acquire/c-bad?lock_delay=2h",           // over CANDADO_MAX_TTL
+			"/acquire/c-bad?lock_delay=-1s",          // negative
+			"/acquire/c-bad?holder=a%0Ab",            // not printable
+			"/acquire/c-bad?limit=2&limit=3",         // twice, different values
+			"/release/c-bad?owner=x&holder=w",        // acquire only
+			"/heartbeat/c-bad?owner=x&lock_delay=1s", // acquire only
+		} {
+			route := "/" + strings.SplitN(target, "/", 3)[1] + "/{id}"
+			c.do(t, exchange{method: "GET", target: target, route: route, status: 400, code: "bad_request"})
+		}
+		for _, body := range []string{`{"limit":"3"}`, `{"limit":2.5}`, `{"holder":7}`, `{"lock-delay":"1s"}`} {
+			c.do(t, exchange{method: "POST", target: "/acquire/c-bad", body: body, route: "/acquire/{id}", status: 400, code: "bad_request"})
+		}
+		c.do(t, exchange{method: "POST", target: "/acquire/c-bad?limit=2", body: `{"limit":3}`, route: "/acquire/{id}", status: 400, code: "bad_request"})
 		c.do(t, exchange{method: "POST", target: "/acquire/c-big", body: tooLarge(), route: "/acquire/{id}", status: 413, code: "too_large"})
 		c.do(t, exchange{method: "GET", target: "/acquire/c-acq", noAuth: true, route: "/acquire/{id}", status: 401, code: "unauthorized"})
 		c.do(t, exchange{method: "POST", target: "/acquire/c-acq", noAuth: true, route: "/acquire/{id}", status: 401, code: "unauthorized"})
@@ -488,6 +534,15 @@ func TestContract(t *testing.T) {
 		if !bytes.Contains(rejected.body, []byte(`"dev.candado.lock.rejected"`)) {
 			t.Errorf("a structured acquire of a held lock was answered %s; want a rejected event", rejected.body)
 		}
+		params15 := map[string]string{}
+		for k, v := range binary {
+			params15[k] = v
+		}
+		params15["Ce-Id"], params15["Ce-Subject"] = "ce-15", "c-ce15"
+		c.do(t, exchange{method: "POST", target: "/", header: params15, body: `{"holder":"ce-worker","limit":1,"mode":"exclusive","lock_delay":0}`,
+			route: "/", validRequest: true, status: 200})
+		params15["Ce-Id"] = "ce-15-bad"
+		c.do(t, exchange{method: "POST", target: "/", header: params15, body: `{"limit":0}`, route: "/", status: 400, code: "bad_request"})
 		batch := map[string]string{"Content-Type": "application/cloudevents-batch+json"}
 		c.do(t, exchange{method: "POST", target: "/", header: batch, body: "[" + ev + "," + strings.Replace(ev, "c-ce", "c-ce2", 1) + "]",
 			route: "/", validRequest: true, status: 200, code: "-"})
@@ -598,6 +653,8 @@ func TestContract(t *testing.T) {
 				"Ce-Id": "ce-429", "Ce-Subject": "c-scoped/w", "Content-Type": "application/json"})})
 		<-waiter
 	})
+
+	t.Run("coordination", func(t *testing.T) { coordination(t, c) })
 
 	// Last: with Redis gone, every call that needs it is a 503.
 	t.Run("unavailable", func(t *testing.T) {

@@ -107,7 +107,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 620),
+		chromedp.WindowSize(1000, 760),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -179,7 +179,7 @@ func TestOperationsPageInChromium(t *testing.T) {
 
 	// A lock the test acquires shows within 1 s, with its fence.
 	sent := time.Now()
-	acq := api(t, srv, "POST", "/acquire/jobs/nightly-backup", `{"ttl":"20s"}`)
+	acq := api(t, srv, "POST", "/acquire/jobs/nightly-backup", `{"ttl":"20s","holder":"backup-runner pid 4242"}`)
 	shown := waitFor(t, ctx, "the acquired lock is listed", row("jobs/nightly-backup")+" !== null", time.Second)
 	acquireLatency := time.Since(sent)
 	_ = shown
@@ -190,6 +190,8 @@ func TestOperationsPageInChromium(t *testing.T) {
 	if want := strconv.FormatInt(int64(acq["fence"].(float64)), 10); fence != want {
 		t.Fatalf("fence shown %s, want %s", fence, want)
 	}
+	// Its holder label, as the service keeps it.
+	waitFor(t, ctx, "the holder label is shown", row("jobs/nightly-backup")+`.querySelector('.holder').textContent === 'backup-runner pid 4242'`, 2*time.Second)
 	// Its TTL counts down.
 	first := ttlSeconds(t, ctx, "jobs/nightly-backup")
 	time.Sleep(600 * time.Millisecond)
@@ -199,9 +201,13 @@ func TestOperationsPageInChromium(t *testing.T) {
 	}
 
 	// A few more locks for the picture, then the screenshot.
-	api(t, srv, "POST", "/acquire/deploy/prod", `{"ttl":"45s"}`)
+	api(t, srv, "POST", "/acquire/deploy/prod", `{"ttl":"45s","holder":"deployer ci-run 881"}`)
 	held := api(t, srv, "POST", "/acquire/jobs/report", `{"ttl":"4s"}`)
-	waitFor(t, ctx, "three locks listed", `document.querySelectorAll('#locks tbody tr').length === 3`, 2*time.Second)
+	// A semaphore of 3 with two of its slots taken: one row, two leases.
+	api(t, srv, "POST", "/acquire/pool/gpu", `{"ttl":"40s","limit":3,"holder":"trainer-1"}`)
+	api(t, srv, "POST", "/acquire/pool/gpu", `{"ttl":"30s","limit":3,"holder":"trainer-2"}`)
+	waitFor(t, ctx, "four locks listed", `document.querySelectorAll('#locks tbody tr').length === 4`, 2*time.Second)
+	waitFor(t, ctx, "the semaphore shows 2 of 3", row("pool/gpu")+`.querySelector('.holders').textContent === '2 of 3'`, 7*time.Second)
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)

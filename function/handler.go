@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +39,24 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 		api.Write(w, http.StatusServiceUnavailable, api.Envelope{Error: "service misconfigured; see its log", Code: api.CodeUnavailable})
 		return
 	}
+	if r.Method == http.MethodGet && isWatch(r.URL.Path) && !streamsThroughOpenFaaS(r) {
+		api.Write(w, http.StatusBadRequest, api.Envelope{Error: errWatchAccept, Code: api.CodeBadRequest})
+		return
+	}
 	openfaasService.ServeHTTP(w, r)
+}
+
+// errWatchAccept explains the 400 to a watch that OpenFaaS would not stream.
+const errWatchAccept = "a watch through OpenFaaS needs the header Accept: text/event-stream (first, as EventSource sends it): " +
+	"without it of-watchdog and the gateway hold the whole stream back until it ends"
+
+// streamsThroughOpenFaaS reports whether OpenFaaS passes the answer to r on
+// as it is written. of-watchdog (mode=http) streams only a request whose
+// Accept contains text/event-stream, and the gateway only one whose Accept
+// starts with it; any other answer they copy without flushing, so a watcher
+// would see nothing until its stream ends.
+func streamsThroughOpenFaaS(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("Accept"), "text/event-stream")
 }
 
 // OpenFaaSDefaultTimeout is what the golang-middleware template's server and

@@ -39,9 +39,9 @@ func newMetrics(waiters func() int) *metrics {
 		requests: r.NewCounterVec("candado_http_requests_total", "HTTP requests by route and status code.", "route", "code"),
 		latency: r.NewHistogramVec("candado_http_request_duration_seconds", "HTTP request latency by route, waits included.",
 			[]float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60}, "route"),
-		acquires: r.NewCounterVec("candado_acquires_total", "Acquire outcomes: granted, held, invalid or error.", "result"),
+		acquires: r.NewCounterVec("candado_acquires_total", "Acquire outcomes: granted, held, limit_mismatch, invalid or error.", "result"),
 		waits: r.NewCounterVec("candado_waits_total",
-			"Acquires that waited for a held lock, by outcome: granted, held, contended, cancelled, shutdown or error.", "result"),
+			"Acquires that waited for a held lock, by outcome: granted, held, limit_mismatch, contended, cancelled, shutdown or error.", "result"),
 		waitTime: r.NewHistogramVec("candado_wait_duration_seconds", "Time acquires spent waiting for a held lock, by the same outcomes as candado_waits_total.",
 			promtext.ExponentialBuckets(.001, 4, 10), "result"),
 		holdTime: newHoldTime(r),
@@ -140,6 +140,8 @@ func outcome(err error) string {
 		return "granted"
 	case errors.Is(err, lock.ErrHeld):
 		return "held"
+	case errors.Is(err, lock.ErrLimitMismatch):
+		return "limit_mismatch"
 	case errors.Is(err, lock.ErrInvalid):
 		return "invalid"
 	}
@@ -154,6 +156,8 @@ func waitOutcome(err error) string {
 		return "granted"
 	case errors.Is(err, lock.ErrHeld):
 		return "held" // the wait ran out
+	case errors.Is(err, lock.ErrLimitMismatch):
+		return "limit_mismatch" // the lock was taken with another limit meanwhile
 	case errors.Is(err, lock.ErrContended):
 		return "contended"
 	case errors.Is(err, lock.ErrClosed):

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"handler/function/function/api"
 	"io"
 	"os"
 	"time"
@@ -17,16 +16,18 @@ import (
 // Exit codes of the client subcommands, after sysexits.h where one fits. The
 // lock subcommand otherwise passes its command's exit code through.
 const (
-	exitOK          = 0
-	exitFailure     = 1  // any other error
-	exitUsage       = 64 // EX_USAGE: bad arguments, or the server answered bad_request
-	exitUnavailable = 69 // EX_UNAVAILABLE: server unreachable or 503 until --timeout
-	exitHeld        = 73 // EX_CANTCREAT: held by another owner after --wait
-	exitNotHeld     = 74 // release/heartbeat: the lease is not this owner's
-	exitLeaseLost   = 75 // EX_TEMPFAIL: lock: the lease was lost while the command ran
-	exitNoPerm      = 77 // EX_NOPERM: unauthorized (bad or missing token)
-	exitCannotExec  = 126
-	exitNotFound    = 127
+	exitOK            = 0
+	exitFailure       = 1  // any other error
+	exitUsage         = 64 // EX_USAGE: bad arguments, or the server answered bad_request or unsupported
+	exitLimitMismatch = 65 // EX_DATAERR: acquire/lock: held with another --limit, or in the other mode
+	exitUnavailable   = 69 // EX_UNAVAILABLE: server unreachable, 503 or 429 until --timeout
+	exitHeld          = 73 // EX_CANTCREAT: held by another owner after --wait
+	exitNotHeld       = 74 // release/heartbeat: the lease is not this owner's
+	exitLeaseLost     = 75 // EX_TEMPFAIL: lock: the lease was lost while the command ran
+	exitNoPerm        = 77 // EX_NOPERM: unauthorized (bad or missing token)
+	exitForbidden     = 78 // EX_CONFIG: forbidden: the token's scope does not cover the verb or lock
+	exitCannotExec    = 126
+	exitNotFound      = 127
 )
 
 const defaultServer = "http://127.0.0.1:8080"
@@ -42,7 +43,7 @@ Commands:
   acquire     take a lock and print it as JSON
   release     give a lock back
   heartbeat   extend a lock
-  status      print the state of a lock as JSON (--prefix P: every held lock under P)
+  status      print the state of a lock as JSON: holders, limit, leases (--prefix P: every held lock under P)
   watch       print one JSON line per change of a lock (or of every lock under --prefix)
 
 Run "candado COMMAND --help" for a command's flags.
@@ -56,11 +57,18 @@ Exit codes of the client commands:
   0    success
   1    other error
   64   usage error, or the server refused the request as bad (bad name, ttl...)
-  69   server unavailable (unreachable, or 503) until --timeout ran out
-  73   acquire/lock: the lock is held by another owner (after --wait)
+       or unsupported (its backend, quorum mode, cannot do --limit, --shared, --lock-delay)
+  65   acquire/lock: the lock is held with another --limit, or in the other mode
+       (--shared on a semaphore, or --limit N on a lock of shared holders)
+  69   server unavailable (unreachable, 503, or 429: too many waiters of this token)
+       until --timeout ran out
+  73   acquire/lock: the lock is held by others (after --wait): by another owner,
+       all N holders of a semaphore, or the other mode; or waiters are queued
+       ahead; or a lock-delay is running
   74   release/heartbeat: the lease is not this owner's (expired, released)
   75   lock: the lease was lost while the command ran; the command was stopped
   77   unauthorized: missing or wrong token
+  78   forbidden: the token is known, but its scope does not cover this verb or lock
 lock exits with its command's code otherwise (128+N if a signal N killed it,
 126 if it could not be executed, 127 if it was not found).
 `
@@ -232,11 +240,14 @@ var usages = map[string]string{
 	"acquire": `usage: candado acquire [flags] NAME [flags]
 
 Takes lock NAME and prints the lease as one JSON object:
-  {"id":"NAME","state":1,"owner":"...","fence":N,"ttl_ms":N}
+  {"id":"NAME","state":1,"owner":"...","fence":N,"ttl_ms":N,"holder":"...","mode":"exclusive","limit":1}
 Nothing keeps the lease alive: run "candado heartbeat" within the TTL, or use
 "candado lock" instead. Without --owner (or CANDADO_OWNER) a random owner is
 minted; keep it, release and heartbeat need it. If the lock is held (after
---wait) it exits 73 and prints the current lease, without its owner.
+--wait) it exits 73 and prints the current lease, without its owner; if it is
+held with another --limit or mode, it exits 65 and prints the lock.
+--limit N makes NAME a semaphore of N holders, --shared takes a shared lease;
+each holder gets its own owner and fence. Without --holder, no label is sent.
 
 Flags:
 `,
@@ -257,9 +268,15 @@ Flags:
 `,
 	"status": `usage: candado status [flags] NAME [flags]
 
-Prints the state of lock NAME as one JSON object, never its owner:
-  {"id":"NAME","state":0|1,"fence":N,"ttl_ms":N}
-state is 1 while held; fence is the current or last known fence.
+Prints the state of lock NAME as one JSON object, never an owner:
+  {"id":"NAME","state":0|1,"fence":N,"ttl_ms":N,"holder":"...","mode":"exclusive",
+   "limit":N,"holders":N,"waiters":N,"delay_left_ms":N,
+   "leases":[{"fence":N,"ttl_ms":N,"holder":"...","mode":"exclusive"}]}
+state is 1 while held; fence is the current or last known fence; holder is
+the label of the lease (of leader election's leader, say); limit is 1 for a
+mutex or shared holders, N for a semaphore; holders counts the live leases
+and waiters the queued acquires; leases lists each live lease. Fields that
+are empty or 0 are left out.
 
 Flags:
 `,
@@ -277,8 +294,10 @@ func (c *cli) simple(cmd string, args []string) int {
 	if cmd == "acquire" || cmd == "heartbeat" {
 		fs.DurationVar(&ttl, "ttl", 0, "lease length (default: the server's, 30s unless configured)")
 	}
+	var extra *acquireFlags
 	if cmd == "acquire" {
 		fs.DurationVar(&wait, "wait", 0, "how long to wait for a held lock (default: try once)")
+		extra = addAcquireFlags(fs, "none")
 	}
 	name, rest, _, code, done := c.parseArgs(fs, usages[cmd], args)
 	if done {
@@ -299,6 +318,14 @@ func (c *cli) simple(cmd string, args []string) int {
 		fmt.Fprintf(c.stderr, "%s: --ttl and --wait must not be negative\n", fs.Name())
 		return exitUsage
 	}
+	opts := &client.AcquireOptions{TTL: ttl, Wait: wait, Owner: owner}
+	if extra != nil {
+		if err := extra.check(); err != nil {
+			fmt.Fprintf(c.stderr, "%s: %v\n", fs.Name(), err)
+			return exitUsage
+		}
+		extra.options(opts, "")
+	}
 	cl, err := o.client(c.getenv)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "%s: %v\n", fs.Name(), err)
@@ -307,19 +334,21 @@ func (c *cli) simple(cmd string, args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), wait+o.timeout)
 	defer cancel()
 
-	st, err := callOnce(ctx, cl, cmd, name, owner, ttl, wait)
+	st, err := callOnce(ctx, cl, cmd, name, opts)
 	return c.report(fs.Name(), name, st, err)
 }
 
-// callOnce makes the one call of acquire, release, heartbeat or status.
-func callOnce(ctx context.Context, cl *client.Client, cmd, name, owner string, ttl, wait time.Duration) (client.Status, error) {
+// callOnce makes the one call of acquire, release, heartbeat or status; o
+// holds the owner, and the TTL of acquire and heartbeat.
+func callOnce(ctx context.Context, cl *client.Client, cmd, name string, o *client.AcquireOptions) (client.Status, error) {
+	owner, ttl := o.Owner, o.TTL
 	switch cmd {
 	case "acquire":
-		l, err := cl.Acquire(ctx, name, &client.AcquireOptions{TTL: ttl, Wait: wait, Owner: owner})
+		l, err := cl.Acquire(ctx, name, o)
 		if err != nil {
 			return client.Status{}, err
 		}
-		return client.Status{ID: l.ID(), Held: true, Owner: l.Owner(), Fence: l.Fence(), TTL: l.TTL()}, nil
+		return leaseStatus(l), nil
 	case "release":
 		st, err := cl.Release(ctx, name, owner)
 		if err == nil && st.Owner == "" {
@@ -351,13 +380,9 @@ func (c *cli) report(cmd, name string, st client.Status, err error) int {
 	return exitOK
 }
 
-// printJSON prints st as the envelope's data is on the wire (api.LeaseData).
+// printJSON prints st as one line of JSON (see leaseLine).
 func (c *cli) printJSON(st client.Status) {
-	w := api.LeaseData{ID: st.ID, Owner: st.Owner, Fence: st.Fence, TTLms: st.TTL.Milliseconds()}
-	if st.Held {
-		w.State = 1
-	}
-	b, _ := json.Marshal(w)
+	b, _ := json.Marshal(toLine(st))
 	fmt.Fprintf(c.stdout, "%s\n", b)
 }
 
@@ -368,13 +393,17 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, client.ErrHeld):
 		return exitHeld
+	case errors.Is(err, client.ErrLimitMismatch):
+		return exitLimitMismatch
 	case errors.Is(err, client.ErrNotHeld):
 		return exitNotHeld
 	case errors.Is(err, client.ErrUnauthorized):
 		return exitNoPerm
-	case errors.Is(err, client.ErrBadRequest):
+	case errors.Is(err, client.ErrForbidden):
+		return exitForbidden
+	case errors.Is(err, client.ErrBadRequest): // also ErrUnsupported
 		return exitUsage
-	case errors.Is(err, client.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrTooManyRequests), errors.Is(err, context.DeadlineExceeded):
 		return exitUnavailable
 	default:
 		return exitFailure

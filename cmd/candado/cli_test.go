@@ -106,11 +106,25 @@ func (r cliResult) wantCode(t *testing.T, code int, what string) cliResult {
 }
 
 type lockJSON struct {
-	ID    string  `json:"id"`
-	State int     `json:"state"`
-	Owner *string `json:"owner"`
-	Fence int64   `json:"fence"`
-	TTLms int64   `json:"ttl_ms"`
+	ID          string      `json:"id"`
+	State       int         `json:"state"`
+	Owner       *string     `json:"owner"`
+	Fence       int64       `json:"fence"`
+	TTLms       int64       `json:"ttl_ms"`
+	Holder      string      `json:"holder"`
+	Mode        string      `json:"mode"`
+	Limit       int         `json:"limit"`
+	Holders     int         `json:"holders"`
+	Waiters     int         `json:"waiters"`
+	DelayLeftMs int64       `json:"delay_left_ms"`
+	Leases      []leaseJSON `json:"leases"`
+}
+
+type leaseJSON struct {
+	Fence  int64  `json:"fence"`
+	TTLms  int64  `json:"ttl_ms"`
+	Holder string `json:"holder"`
+	Mode   string `json:"mode"`
 }
 
 // json decodes stdout, which must be exactly one JSON object on one line.
@@ -219,9 +233,26 @@ func TestCLIHelp(t *testing.T) {
 	}
 	// The lock help documents its environment and exit codes.
 	r := runCLI(t, env, "lock", "--help")
-	for _, s := range []string{"CANDADO_FENCE", "CANDADO_OWNER", "CANDADO_LOCK", "--grace", "75", "73", "69"} {
+	for _, s := range []string{"CANDADO_FENCE", "CANDADO_OWNER", "CANDADO_LOCK", "--grace", "75", "73", "69", "65", "78",
+		"--holder", "--limit", "--shared", "--lock-delay", "HOSTNAME pid PID"} {
 		if !strings.Contains(r.stdout, strings.TrimPrefix(s, "-")) {
 			t.Errorf("lock --help does not mention %s", s)
+		}
+	}
+
+	// The top help documents every exit code of the client commands.
+	r = runCLI(t, env, "--help")
+	for _, s := range []string{"\n  64 ", "\n  65 ", "\n  69 ", "\n  73 ", "\n  74 ", "\n  75 ", "\n  77 ", "\n  78 "} {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("--help does not list exit code %s", strings.TrimSpace(s))
+		}
+	}
+	for _, cmd := range []string{"acquire", "status"} {
+		r := runCLI(t, env, cmd, "--help")
+		for _, s := range []string{"holder", "limit"} {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("%s --help does not mention %s", cmd, s)
+			}
 		}
 	}
 
@@ -230,6 +261,9 @@ func TestCLIHelp(t *testing.T) {
 		{"frobnicate"}, {"acquire"}, {"status", "--bogus", "x"}, {"status", "x", "y"},
 		{"lock", "x"}, {"lock", "x", "--"}, {"release", "x"}, {"lock", "--ttl", "soon", "x", "--", "true"},
 		{"serve", "extra"},
+		{"lock", "--limit", "-1", "x", "--", "true"}, {"lock", "--limit", "1001", "x", "--", "true"},
+		{"lock", "--shared", "--limit", "2", "x", "--", "true"}, {"lock", "--lock-delay", "-1s", "x", "--", "true"},
+		{"acquire", "--limit", "many", "x"}, {"acquire", "--shared", "--limit", "3", "x"}, {"status", "--limit", "3", "x"},
 	} {
 		r := runCLI(t, cliEnv("http://127.0.0.1:1"), args...).wantCode(t, exitUsage, strings.Join(args, " "))
 		if r.stderr == "" || r.stdout != "" {

@@ -21,7 +21,17 @@ CANDADO_MAX_WAIT: a cut wait is asked for again), runs COMMAND while holding
 it, keeps the lease alive with heartbeats every TTL/3, and releases it when
 COMMAND ends. The lease counts from its grant, so a long wait does not eat
 into the TTL. COMMAND's exit code is passed through (128+N if signal N
-killed it).
+killed it). Waiters are served in the order they began to wait.
+
+Beyond a mutex: --limit N lets up to N commands hold NAME at once (a
+semaphore; every one must give the same N), --shared runs COMMAND beside
+other --shared holders but never beside an exclusive one (readers and a
+writer; a waiting writer holds back new readers). Each holder has its own
+fence. --holder labels the lease for "candado status NAME" (who leads?);
+the default is "HOSTNAME pid PID" of this candado process, left out for a
+server too old to take labels. --lock-delay D:
+if the lease expires rather than being released (this host died, say),
+nobody gets NAME for D, for resources that cannot check fences.
 
 COMMAND's environment gets:
   CANDADO_LOCK    the lock NAME
@@ -39,10 +49,12 @@ the server cannot confirm the lease within its TTL), COMMAND gets SIGTERM,
 then SIGKILL after --grace, candado tries once more to release the lock (so
 the next owner need not wait out the TTL) and exits 75.
 
-Exit codes of its own: 64 usage, 69 server unavailable until --wait plus
---timeout ran out, 73 still held by another owner after --wait, 75 lease lost
-while COMMAND ran, 77 unauthorized, 126 COMMAND not executable, 127 COMMAND not
-found.
+Exit codes of its own: 64 usage (or a parameter the server's backend cannot
+honour), 65 NAME held with another --limit or in the other mode, 69 server
+unavailable until --wait plus --timeout ran out, 73 still held by others
+after --wait, 75 lease lost while COMMAND ran, 77 unauthorized, 78 forbidden
+(the token's scope does not cover NAME), 126 COMMAND not executable, 127
+COMMAND not found.
 
 Flags:
 `
@@ -61,6 +73,7 @@ func (c *cli) lock(args []string) int {
 	ttl := fs.Duration("ttl", 0, "lease length (default: the server's, 30s unless configured); heartbeats renew it every TTL/3")
 	wait := fs.Duration("wait", 0, "how long to wait for a held lock (default: try once)")
 	grace := fs.Duration("grace", 5*time.Second, "after a lost lease, how long COMMAND has between SIGTERM and SIGKILL")
+	extra := addAcquireFlags(fs, `"HOSTNAME pid PID" of this candado process; --holder= for none`)
 	name, command, _, code, done := c.parseArgs(fs, lockUsage, args)
 	if done {
 		return code
@@ -73,6 +86,13 @@ func (c *cli) lock(args []string) int {
 		fmt.Fprintf(c.stderr, "candado lock: --ttl, --wait and --grace must not be negative\n")
 		return exitUsage
 	}
+	if err := extra.check(); err != nil {
+		fmt.Fprintf(c.stderr, "candado lock: %v\n", err)
+		return exitUsage
+	}
+	opts := &client.AcquireOptions{TTL: *ttl, Wait: *wait, AutoHeartbeat: true}
+	extra.options(opts, defaultHolder())
+	ownLabel := !extra.holderSet // the label is candado's choice, not the user's
 	cl, err := o.client(c.getenv)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "candado lock: %v\n", err)
@@ -85,7 +105,7 @@ func (c *cli) lock(args []string) int {
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 
-	lease, code := c.acquireForLock(cl, name, *ttl, *wait, o.timeout, sigs)
+	lease, code := c.acquireForLock(cl, name, opts, ownLabel, o.timeout, sigs)
 	if lease == nil {
 		return code
 	}
@@ -177,10 +197,15 @@ func (c *cli) finishLock(lease *client.Lease, name string, timeout time.Duration
 	return code
 }
 
-// acquireForLock takes the lease with automatic heartbeats. On failure, or a
-// forwarded signal while waiting, it returns a nil lease and the exit code.
-func (c *cli) acquireForLock(cl *client.Client, name string, ttl, wait, timeout time.Duration, sigs <-chan os.Signal) (*client.Lease, int) {
-	ctx, cancel := context.WithTimeout(context.Background(), wait+timeout)
+// acquireForLock takes the lease as opts say (with automatic heartbeats).
+// On failure, or a forwarded signal while waiting, it returns a nil lease
+// and the exit code. If ownLabel, opts.Holder is the label candado chose
+// itself, and a server that refuses the acquire as bad is asked once more
+// without it: a server from before holder labels refuses the parameter,
+// and a default label is not worth failing the command for.
+func (c *cli) acquireForLock(cl *client.Client, name string, opts *client.AcquireOptions, ownLabel bool, timeout time.Duration,
+	sigs <-chan os.Signal) (*client.Lease, int) {
+	ctx, cancel := context.WithTimeout(context.Background(), opts.Wait+timeout)
 	defer cancel()
 	type result struct {
 		lease *client.Lease
@@ -188,7 +213,13 @@ func (c *cli) acquireForLock(cl *client.Client, name string, ttl, wait, timeout 
 	}
 	res := make(chan result, 1)
 	go func() {
-		l, err := cl.Acquire(ctx, name, &client.AcquireOptions{TTL: ttl, Wait: wait, AutoHeartbeat: true})
+		l, err := cl.Acquire(ctx, name, opts)
+		if err != nil && ownLabel && opts.Holder != "" && errors.Is(err, client.ErrBadRequest) && !errors.Is(err, client.ErrUnsupported) {
+			// The refused try did nothing; another bad request is reported as such.
+			unlabelled := *opts
+			unlabelled.Holder = ""
+			l, err = cl.Acquire(ctx, name, &unlabelled)
+		}
 		res <- result{l, err}
 	}()
 	select {

@@ -12,8 +12,6 @@ import (
 	"syscall"
 
 	"github.com/candado-dev/candado/client"
-
-	"handler/function/function/api"
 )
 
 const watchUsage = `usage: candado watch [flags] NAME
@@ -34,7 +32,10 @@ const statusPrefixUsage = `usage: candado status [flags] --prefix P
 
 Prints one JSON object per line for each lock held now whose name starts
 with P (all pages of GET /locks), never its owner:
-  {"id":"NAME","state":1,"fence":N,"ttl_ms":N}
+  {"id":"NAME","state":1,"fence":N,"ttl_ms":N,"holder":"...","limit":N,"holders":N}
+holder is the label of a lease that holds it, limit 1 for a mutex or N for a
+semaphore, holders how many leases hold it; fields that are empty or 0 are
+left out ("candado status NAME" lists every lease).
 
 Flags:
 `
@@ -53,23 +54,26 @@ func hasPrefixFlag(args []string) bool {
 	return false
 }
 
-// eventLine is one printed event.
+// eventLine is one printed event: a snapshot's locks, or the lock of any
+// other event.
 type eventLine struct {
-	Event     string          `json:"event"`
-	ID        string          `json:"id,omitempty"`
-	State     *int            `json:"state,omitempty"`
-	Fence     int64           `json:"fence,omitempty"`
-	TTLms     *int64          `json:"ttl_ms,omitempty"`
-	Locks     []api.LeaseData `json:"locks,omitempty"`
-	Truncated bool            `json:"truncated,omitempty"`
+	Event     string      `json:"event"`
+	ID        string      `json:"id,omitempty"`
+	State     *int        `json:"state,omitempty"`
+	Fence     int64       `json:"fence,omitempty"`
+	TTLms     *int64      `json:"ttl_ms,omitempty"`
+	Holder    string      `json:"holder,omitempty"`
+	Mode      string      `json:"mode,omitempty"`
+	Limit     int         `json:"limit,omitempty"`
+	Holders   int         `json:"holders,omitempty"`
+	Locks     []leaseLine `json:"locks,omitempty"`
+	Truncated bool        `json:"truncated,omitempty"`
 }
 
-func toWire(st client.Status) api.LeaseData {
-	w := api.LeaseData{ID: st.ID, Fence: st.Fence, TTLms: st.TTL.Milliseconds()}
-	if st.Held {
-		w.State = 1
-	}
-	return w
+// toWire is st as printed, never with an owner.
+func toWire(st client.Status) leaseLine {
+	st.Owner = ""
+	return toLine(st)
 }
 
 // watch runs "candado watch".
@@ -129,13 +133,14 @@ func (c *cli) watch(args []string) int {
 	for ev := range events {
 		line := eventLine{Event: ev.Kind, Truncated: ev.Truncated}
 		if ev.Kind == "snapshot" {
-			line.Locks = make([]api.LeaseData, 0, len(ev.Locks))
+			line.Locks = make([]leaseLine, 0, len(ev.Locks))
 			for _, l := range ev.Locks {
 				line.Locks = append(line.Locks, toWire(l))
 			}
 		} else {
 			w := toWire(ev.Lock)
 			line.ID, line.State, line.Fence, line.TTLms = w.ID, &w.State, w.Fence, &w.TTLms
+			line.Holder, line.Mode, line.Limit, line.Holders = w.Holder, w.Mode, w.Limit, w.Holders
 		}
 		if err := enc.Encode(line); err != nil {
 			return exitFailure

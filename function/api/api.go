@@ -42,20 +42,30 @@ type Locks interface {
 }
 
 // Params are a request's parameters as the caller wrote them; "" means not
-// given. TTL and Wait are Go durations or whole milliseconds.
+// given. TTL, Wait and LockDelay are Go durations or whole milliseconds;
+// Holder, Limit, Mode and LockDelay apply to acquire only (see acquire.go).
 type Params struct {
-	ID    string `json:"id"`
-	Owner string `json:"owner"`
-	TTL   string `json:"ttl"`
-	Wait  string `json:"wait"`
+	ID        string `json:"id"`
+	Owner     string `json:"owner"`
+	TTL       string `json:"ttl"`
+	Wait      string `json:"wait"`
+	Holder    string `json:"holder"`
+	Limit     string `json:"limit"`
+	Mode      string `json:"mode"`
+	LockDelay string `json:"lock_delay"`
 }
 
-// body is Params as JSON, where ttl and wait may also be numbers.
+// body is Params as JSON, where the durations may also be numbers and the
+// limit is one.
 type body struct {
-	ID    string       `json:"id"`
-	Owner string       `json:"owner"`
-	TTL   jsonDuration `json:"ttl"`
-	Wait  jsonDuration `json:"wait"`
+	ID        string       `json:"id"`
+	Owner     string       `json:"owner"`
+	TTL       jsonDuration `json:"ttl"`
+	Wait      jsonDuration `json:"wait"`
+	Holder    string       `json:"holder"`
+	Limit     jsonCount    `json:"limit"`
+	Mode      string       `json:"mode"`
+	LockDelay jsonDuration `json:"lock_delay"`
 }
 
 type jsonDuration string
@@ -107,7 +117,8 @@ func ParseParams(data []byte) (Params, error) {
 	if dec.More() {
 		return Params{}, fmt.Errorf("%w: body holds more than one JSON value", lock.ErrInvalid)
 	}
-	return Params{ID: b.ID, Owner: b.Owner, TTL: string(b.TTL), Wait: string(b.Wait)}, nil
+	return Params{ID: b.ID, Owner: b.Owner, TTL: string(b.TTL), Wait: string(b.Wait),
+		Holder: b.Holder, Limit: string(b.Limit), Mode: b.Mode, LockDelay: string(b.LockDelay)}, nil
 }
 
 // Merge combines parameters from two places (query and body); a name given
@@ -132,11 +143,23 @@ func Merge(a, b Params) (Params, error) {
 		dy, ey := ParseDuration(y)
 		return ex == nil && ey == nil && dx == dy
 	}
+	sameCount := func(x, y string) bool {
+		if x == y {
+			return true
+		}
+		nx, ex := ParseLimit(x)
+		ny, ey := ParseLimit(y)
+		return ex == nil && ey == nil && nx == ny
+	}
 	m := Params{
-		ID:    pick("id", a.ID, b.ID, equal),
-		Owner: pick("owner", a.Owner, b.Owner, equal),
-		TTL:   pick("ttl", a.TTL, b.TTL, sameDuration),
-		Wait:  pick("wait", a.Wait, b.Wait, sameDuration),
+		ID:        pick("id", a.ID, b.ID, equal),
+		Owner:     pick("owner", a.Owner, b.Owner, equal),
+		TTL:       pick("ttl", a.TTL, b.TTL, sameDuration),
+		Wait:      pick("wait", a.Wait, b.Wait, sameDuration),
+		Holder:    pick("holder", a.Holder, b.Holder, equal),
+		Limit:     pick("limit", a.Limit, b.Limit, sameCount),
+		Mode:      pick("mode", a.Mode, b.Mode, equal),
+		LockDelay: pick("lock_delay", a.LockDelay, b.LockDelay, sameDuration),
 	}
 	return m, err
 }
@@ -196,6 +219,12 @@ type Request struct {
 	Owner string
 	TTL   time.Duration
 	Wait  time.Duration
+	// Holder, Limit, Mode and LockDelay are an acquire's, as in
+	// lock.AcquireRequest; zero on release and heartbeat.
+	Holder    string
+	Limit     int
+	Mode      string
+	LockDelay time.Duration
 	// WaitCut is set when the wait asked for was shortened, by MaxWait or
 	// by the request deadline: the caller may ask again for the rest.
 	WaitCut bool
@@ -205,7 +234,8 @@ type Request struct {
 }
 
 // Resolve checks p for op and applies defaults. An acquire without an owner
-// gets a fresh 128-bit token; a wait over WaitCap is cut down to it.
+// gets a fresh 128-bit token; a wait over WaitCap is cut down to it. The
+// acquire-only parameters on a release or heartbeat are refused.
 func (lim Limits) Resolve(op Op, p Params) (Request, error) {
 	req := Request{Op: op, ID: p.ID, Owner: p.Owner, Deadline: lim.Deadline}
 	if err := lock.ValidateID(p.ID); err != nil {
@@ -254,7 +284,7 @@ func (lim Limits) Resolve(op Op, p Params) (Request, error) {
 		req.Wait = min(d, lim.WaitCap())
 		req.WaitCut = req.Wait < d
 	}
-	return req, nil
+	return req, lim.resolveAcquire(op, p, &req)
 }
 
 type arrivalKey struct{}
@@ -286,7 +316,7 @@ func (r *Request) Do(ctx context.Context, locks Locks) (lock.Lease, error) {
 				r.Wait, r.WaitCut = left, true
 			}
 		}
-		return locks.Acquire(ctx, lock.AcquireRequest{ID: r.ID, Owner: r.Owner, TTL: r.TTL, Wait: r.Wait})
+		return locks.Acquire(ctx, r.acquireRequest())
 	case Release:
 		return locks.Release(ctx, r.ID, r.Owner)
 	case Heartbeat:

@@ -12,9 +12,9 @@ func StatusOf(code string) int {
 	switch code {
 	case "":
 		return http.StatusOK
-	case CodeHeld, CodeNotHeld:
+	case CodeHeld, CodeNotHeld, CodeLimitMismatch:
 		return http.StatusConflict
-	case CodeBadRequest:
+	case CodeBadRequest, CodeUnsupported:
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized

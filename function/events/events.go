@@ -8,7 +8,8 @@
 // structured mode (Content-Type application/cloudevents+json) or batch mode
 // (application/cloudevents-batch+json). Its type names the operation
 // (TypeAcquire, TypeRelease, TypeHeartbeat); its data is a JSON object with
-// the parameters of the HTTP call (owner, ttl, wait, and optionally id); the
+// the parameters of the HTTP call (owner, ttl, wait, holder, limit, mode,
+// lock_delay, and optionally id) under the same rules (api.ParseParams); the
 // lock id is the event's subject or "id" in its data (both given and
 // different is a 400). The whole HTTP body is capped at api.MaxBody.
 //
@@ -18,15 +19,16 @@
 // binary out; structured in, structured out; a batch in, a batch of
 // structured replies out, in the order of the requests. A reply's type is
 // TypeAcquired, TypeReleased or TypeExtended on success and TypeRejected on a
-// refusal (held, not_held), always with HTTP 200 so that a broker does not
-// retry a refusal; its subject is the lock id, its data the api.Envelope of
-// the HTTP routes (application/json), its source Handler.Source and its id a
-// fresh UUID.
+// refusal (held, not_held, limit_mismatch), always with HTTP 200 so that a
+// broker does not retry a refusal; its subject is the lock id, its data the
+// api.Envelope of the HTTP routes (application/json), its source
+// Handler.Source and its id a fresh UUID.
 //
 // What cannot be answered with an event is answered with the bare JSON
 // envelope, as on the HTTP routes: a malformed event (no or unknown type,
 // bad data, no lock id, a spec version other than 1.0, an invalid attribute)
-// is a 400 bad_request, a body over api.MaxBody a 413 too_large, and backend
+// is a 400 bad_request, a parameter this CANDADO_REDIS_MODE cannot honour a
+// 400 unsupported, a body over api.MaxBody a 413 too_large, and backend
 // trouble a 503 unavailable with Retry-After: 1, which a broker retries.
 //
 // # Batches
@@ -281,9 +283,9 @@ type answer struct {
 }
 
 // answer is the one place where an outcome becomes an HTTP status and a
-// reply type: success and refusals (held, not_held) are reply events with a
-// 200; everything else is the bare envelope with the HTTP routes' status
-// (400, 413, 503).
+// reply type: success and refusals (held, not_held, limit_mismatch) are
+// reply events with a 200; everything else is the bare envelope with the
+// HTTP routes' status (400 bad_request or unsupported, 413, 503).
 func (h *Handler) answer(req api.Request, lease lock.Lease, err error) answer {
 	id := api.EchoID(req.ID)
 	env := req.Envelope(id, lease, err)
@@ -291,7 +293,7 @@ func (h *Handler) answer(req api.Request, lease lock.Lease, err error) answer {
 	switch env.Code {
 	case "":
 		typ = successType(req.Op)
-	case api.CodeHeld, api.CodeNotHeld:
+	case api.CodeHeld, api.CodeNotHeld, api.CodeLimitMismatch:
 		typ = TypeRejected
 	default:
 		return answer{status: api.StatusOf(env.Code), env: env}

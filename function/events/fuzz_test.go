@@ -15,7 +15,8 @@ import (
 
 // FuzzEventToRequest checks the CloudEvent to lock request mapping: it never
 // panics, every request it returns is one the lock layer accepts and within
-// the limits, and every error is a 400 or 413 (never a 503 or a success).
+// the limits (holder, limit, mode and lock_delay on acquires only), and
+// every error is a 400 or 413 (never a 503 or a success).
 func FuzzEventToRequest(f *testing.F) {
 	f.Add("1.0", events.TypeAcquire, "/src", "e1", "orders/42", "application/json", []byte(`{"ttl":"30s","wait":"1s"}`))
 	f.Add("1.0", events.TypeAcquire, "/src", "e2", "", "", []byte(`{"id":"orders/42","owner":"me","ttl":30000}`))
@@ -32,6 +33,13 @@ func FuzzEventToRequest(f *testing.F) {
 	f.Add("1.0", events.TypeAcquire, "/src", "e12", "x", "", []byte(`{"ttl":"99999999999999999999","wait":-1}`))
 	f.Add("1.0", events.TypeAcquire, "/src", "e13", "x", "", []byte(`{"ttl":"2h"} {}`))
 	f.Add("1.0", events.TypeHeartbeat, "/src", "e14", "x", "", []byte(`{"owner":"`+strings.Repeat("o", 129)+`"}`))
+	f.Add("1.0", events.TypeAcquire, "/src", "e15", "pool", "", []byte(`{"holder":"w-3 pid 42","limit":3,"lock_delay":"2s"}`))
+	f.Add("1.0", events.TypeAcquire, "/src", "e16", "rw", "", []byte(`{"mode":"shared","lock_delay":1500}`))
+	f.Add("1.0", events.TypeAcquire, "/src", "e17", "rw", "", []byte(`{"mode":"shared","limit":2}`))
+	f.Add("1.0", events.TypeAcquire, "/src", "e18", "pool", "", []byte(`{"limit":"3","holder":"\n"}`))
+	f.Add("1.0", events.TypeAcquire, "/src", "e19", "pool", "", []byte(`{"limit":1001,"lock_delay":"2h"}`))
+	f.Add("1.0", events.TypeRelease, "/src", "e20", "pool", "", []byte(`{"owner":"me","limit":3}`))
+	f.Add("1.0", events.TypeHeartbeat, "/src", "e21", "pool", "", []byte(`{"owner":"me","holder":"w"}`))
 
 	lim := api.Limits{DefaultTTL: 30 * time.Second, MaxTTL: time.Hour, MaxWait: time.Minute}
 	key := events.OwnerKey("/candado", "")
@@ -84,6 +92,13 @@ func FuzzEventToRequest(f *testing.F) {
 		}
 		if req.Wait < 0 || req.Wait > lim.MaxWait || (req.Op != api.Acquire && req.Wait != 0) {
 			t.Fatalf("wait %s out of bounds for %s", req.Wait, req.Op)
+		}
+		ar := lock.AcquireRequest{Holder: req.Holder, Limit: req.Limit, Mode: req.Mode, LockDelay: req.LockDelay}
+		if req.Op != api.Acquire && ar != (lock.AcquireRequest{}) {
+			t.Fatalf("%s carries acquire parameters %+v", req.Op, ar)
+		}
+		if err := lock.ValidateAcquire(ar); err != nil || req.LockDelay > lim.MaxTTL {
+			t.Fatalf("accepted %+v: %v", ar, err)
 		}
 		if again, err := events.Decode(e, lim, key); err != nil || again != req {
 			t.Fatalf("not deterministic: %+v then %+v, %v", req, again, err)

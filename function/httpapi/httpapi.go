@@ -106,7 +106,9 @@ func (h *Handler) inspect(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	lease, err := h.Locks.Inspect(r.Context(), id)
-	api.WriteResult(w, id, lease, err)
+	lease.Owner = "" // anyone may inspect: like revoke, never show an owner, whatever the store filled
+	env := api.Counted(id, lease, err)
+	api.Write(w, api.StatusOf(env.Code), env)
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
@@ -125,16 +127,13 @@ func params(r *http.Request, id string) (api.Params, error) {
 		return api.Params{}, fmt.Errorf("%w: query string: %w", lock.ErrInvalid, err)
 	}
 	var fromQuery api.Params
+	fields := map[string]*string{
+		"owner": &fromQuery.Owner, "ttl": &fromQuery.TTL, "wait": &fromQuery.Wait,
+		"holder": &fromQuery.Holder, "limit": &fromQuery.Limit, "mode": &fromQuery.Mode, "lock_delay": &fromQuery.LockDelay,
+	}
 	for name, vals := range q {
-		var field *string
-		switch name {
-		case "owner":
-			field = &fromQuery.Owner
-		case "ttl":
-			field = &fromQuery.TTL
-		case "wait":
-			field = &fromQuery.Wait
-		default:
+		field, ok := fields[name]
+		if !ok {
 			return api.Params{}, fmt.Errorf("%w: unknown parameter %q", lock.ErrInvalid, name)
 		}
 		for _, v := range vals[1:] {

@@ -13,8 +13,34 @@ import (
 // ListData is the data of an answer to GET /locks: held locks, owners
 // never included, and the cursor of the next page ("" on the last).
 type ListData struct {
-	Locks  []api.LeaseData `json:"locks"`
-	Cursor string          `json:"cursor"`
+	Locks  []ListedLock `json:"locks"`
+	Cursor string       `json:"cursor"`
+}
+
+// ListedLock is one row of a listing: what a table of held locks shows. It
+// has no owner field, so a row cannot leak one; each lease of a semaphore
+// or of shared leases is /locks/{id}'s to show.
+type ListedLock struct {
+	ID      string `json:"id"`
+	State   int    `json:"state"`
+	Fence   int64  `json:"fence"`
+	TTLms   int64  `json:"ttl_ms"`
+	Holder  string `json:"holder,omitempty"`
+	Mode    string `json:"mode,omitempty"`
+	Limit   int    `json:"limit,omitempty"`
+	Holders *int   `json:"holders,omitempty"`
+	Waiters *int   `json:"waiters,omitempty"`
+}
+
+// listedLock is the row of l; like api.LeaseData, mode and limit only
+// while held, and the counts where the store counted them.
+func listedLock(l lock.Lease) ListedLock {
+	row := ListedLock{ID: l.ID, Fence: l.Fence, TTLms: l.TTL.Milliseconds(), Holder: l.Holder}
+	row.Holders, row.Waiters = api.Counts(l)
+	if l.Held {
+		row.State, row.Mode, row.Limit = 1, l.Mode, l.Limit
+	}
+	return row
 }
 
 // list serves GET /locks?prefix=P&limit=N&cursor=C.
@@ -32,9 +58,9 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		api.WriteResult(w, "", lock.Lease{}, err)
 		return
 	}
-	data := ListData{Locks: make([]api.LeaseData, 0, len(page.Locks)), Cursor: page.Cursor}
+	data := ListData{Locks: make([]ListedLock, 0, len(page.Locks)), Cursor: page.Cursor}
 	for _, l := range page.Locks {
-		data.Locks = append(data.Locks, api.Result(l.ID, lock.Lease{ID: l.ID, Held: l.Held, Fence: l.Fence, TTL: l.TTL}, nil).Data.(api.LeaseData))
+		data.Locks = append(data.Locks, listedLock(l))
 	}
 	api.Write(w, http.StatusOK, api.Envelope{Success: true, Data: data})
 }

@@ -28,7 +28,9 @@ const (
 // watchers of an instance (package watch). It wraps ErrUnavailable.
 var ErrTooManyWatchers = fmt.Errorf("%w: too many watchers on this instance", ErrUnavailable)
 
-// Change is one change of a lock, as the scripts publish it.
+// Change is one change of one lease of a lock, as the scripts publish it.
+// A semaphore or a lock of shared leases has a change per lease: Fence
+// names the lease.
 type Change struct {
 	ID string
 	// Kind is one of the Change* constants.
@@ -37,6 +39,11 @@ type Change struct {
 	Fence int64
 	// TTL is the lease's length from the change on; 0 once it ended.
 	TTL time.Duration
+	// Mode is the lease's mode, Exclusive or Shared; "" when the message
+	// came in the format of the previous version, which did not say.
+	Mode string
+	// Holder is the lease's public label, "" when it has none.
+	Holder string
 }
 
 // Held reports whether the lock is held after the change.
@@ -67,24 +74,70 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// parseChange reads the message msg published on channel.
+// The mode letters of a change message.
+var changeModes = map[string]string{"x": Exclusive, "s": Shared}
+
+// parseChange reads the message msg published on channel. The scripts
+// publish "KIND FENCE TTLMS MODE HOLDER", single spaces apart, where MODE
+// is x (exclusive) or s (shared) and HOLDER, the rest of the message, may
+// be empty or hold spaces. Pods of the previous version, still publishing
+// during a rollout, send "KIND FENCE TTLMS"; both are accepted. A message
+// that is neither (a foreign publisher on our pattern) is an error.
 func (s *RedisStore) parseChange(channel, msg string) (Change, error) {
 	rest, ok := strings.CutPrefix(channel, s.opts.Prefix+"{")
 	id, ok2 := strings.CutSuffix(rest, "}:changes")
 	if !ok || !ok2 {
 		return Change{}, fmt.Errorf("change on unknown channel %q", channel)
 	}
-	f := strings.Fields(msg)
-	if len(f) != 3 {
-		return Change{}, fmt.Errorf("change message %q has %d fields, want 3", msg, len(f))
+	c, err := parseChangeMessage(msg)
+	if err != nil {
+		return Change{}, err
+	}
+	c.ID = id
+	return c, nil
+}
+
+// parseChangeMessage reads msg, one of the two formats of parseChange.
+func parseChangeMessage(msg string) (Change, error) {
+	f := strings.SplitN(msg, " ", 5)
+	if len(f) < 3 {
+		return Change{}, fmt.Errorf("change message %q has %d fields, want 3 or 5", msg, len(f))
+	}
+	var c Change
+	switch c.Kind = f[0]; c.Kind {
+	case ChangeAcquired, ChangeExtended, ChangeReleased, ChangeRevoked:
+	default:
+		return Change{}, fmt.Errorf("change message %q: unknown kind %q", msg, c.Kind)
 	}
 	fence, err1 := strconv.ParseInt(f[1], 10, 64)
 	ttl, err2 := strconv.ParseInt(f[2], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
 		return Change{}, fmt.Errorf("change message %q: %w", msg, err)
 	}
-	return Change{ID: id, Kind: f[0], Fence: fence, TTL: time.Duration(ttl) * time.Millisecond}, nil
+	if fence < 0 || ttl < 0 || ttl > int64(maxChangeTTL/time.Millisecond) {
+		return Change{}, fmt.Errorf("change message %q: fence and ttl must be whole numbers in range", msg)
+	}
+	c.Fence, c.TTL = fence, time.Duration(ttl)*time.Millisecond
+	if len(f) == 3 {
+		return c, nil // the previous version's format
+	}
+	mode, ok := changeModes[f[3]]
+	if !ok {
+		return Change{}, fmt.Errorf("change message %q: mode %q, want x or s", msg, f[3])
+	}
+	c.Mode = mode
+	if len(f) == 5 {
+		c.Holder = f[4]
+	}
+	if err := ValidateAcquire(AcquireRequest{Holder: c.Holder}); err != nil {
+		return Change{}, fmt.Errorf("change message %q: %w", msg, err)
+	}
+	return c, nil
 }
+
+// maxChangeTTL bounds a change's TTL so that it converts to a Duration
+// without overflow; a lease's TTL is far below it.
+const maxChangeTTL = 100 * 365 * 24 * time.Hour
 
 // changesIdle is how long the change subscription may be silent before it
 // pings Redis; a ping unanswered for as long again replaces the

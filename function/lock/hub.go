@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,9 @@ type hub struct {
 
 type topic struct {
 	channel string
-	waiters map[chan struct{}]struct{}
+	// waiters maps each waiter's channel to its name, the queue place it
+	// waits in ("" for none: woken by every message).
+	waiters map[chan struct{}]string
 	ready   chan struct{} // closed when Redis confirmed the subscription
 	isReady bool
 	// early is set when a waiter stopped waiting for the confirmation: the
@@ -90,8 +93,10 @@ func newHub(newPubSub func(context.Context) *redis.PubSub, sharded bool, timeout
 }
 
 // subscribe returns once Redis confirmed the subscription to channel, or
-// after confirmWait without it.
-func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, func(), error) {
+// after confirmWait without it. A message that names a queue place ("KIND
+// PLACE") wakes only the waiters of that name and those without one; any
+// other message wakes every waiter.
+func (h *hub) subscribe(ctx context.Context, channel, name string) (<-chan struct{}, func(), error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -99,7 +104,7 @@ func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, f
 	}
 	t, exists := h.topics[channel]
 	if !exists {
-		t = &topic{channel: channel, waiters: map[chan struct{}]struct{}{}, ready: make(chan struct{})}
+		t = &topic{channel: channel, waiters: map[chan struct{}]string{}, ready: make(chan struct{})}
 		h.topics[channel] = t
 		if h.sharded {
 			t.conn = h.startLocked(t)
@@ -112,7 +117,7 @@ func (h *hub) subscribe(ctx context.Context, channel string) (<-chan struct{}, f
 		}
 	}
 	w := make(chan struct{}, 1)
-	t.waiters[w] = struct{}{}
+	t.waiters[w] = name
 	h.mu.Unlock()
 
 	stop := func() { h.leave(channel, t, w) }
@@ -383,7 +388,11 @@ func (h *hub) dispatch(c *psConn, msg any) {
 		}
 	case *redis.Message:
 		if t := h.topics[m.Channel]; t != nil && (c.own == nil || t == c.own) {
-			wakeAll(t)
+			if _, place, named := strings.Cut(m.Payload, " "); named {
+				wakeNamed(t, place)
+			} else {
+				wakeAll(t)
+			}
 		}
 	}
 }
@@ -395,10 +404,23 @@ func isRedisError(err error) bool {
 
 func wakeAll(t *topic) {
 	for w := range t.waiters {
-		select {
-		case w <- struct{}{}:
-		default: // already has a wake-up pending
+		wake(w)
+	}
+}
+
+// wakeNamed wakes the waiters named place, and those without a name.
+func wakeNamed(t *topic, place string) {
+	for w, name := range t.waiters {
+		if name == "" || name == place {
+			wake(w)
 		}
+	}
+}
+
+func wake(w chan struct{}) {
+	select {
+	case w <- struct{}{}:
+	default: // already has a wake-up pending
 	}
 }
 

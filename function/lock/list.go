@@ -222,21 +222,28 @@ func (s *RedisStore) scanners(ctx context.Context) ([]scanner, error) {
 	return list, err
 }
 
+// multiOwner is the owner field of a lock of several leases (see
+// acquire.lua): longer than any owner may be.
+var multiOwner = strings.Repeat("#", MaxOwnerLen+1)
+
 // inspectKeys reads the lock keys keys in one pipeline and returns the held
 // leases among them, owners blank. In a Cluster each read goes to its slot's
-// master.
+// master. A lock of several leases is read again whole by Inspect.
 func (s *RedisStore) inspectKeys(ctx context.Context, keys []string) ([]Lease, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
 	type read struct {
-		hm   *redis.SliceCmd
-		pttl *redis.DurationCmd
+		hm      *redis.SliceCmd
+		pttl    *redis.DurationCmd
+		waiters *redis.IntCmd
 	}
 	reads := make([]read, len(keys))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
-			reads[i] = read{p.HMGet(ctx, k, "owner", "fence"), p.PTTL(ctx, k)}
+			// The queue's places (a lapsed one counts until the next try
+			// sweeps it, QueueHold at most); same slot as k.
+			reads[i] = read{p.HMGet(ctx, k, "owner", "fence", "holder"), p.PTTL(ctx, k), p.ZCard(ctx, k+queueSuffix)}
 		}
 		return nil
 	})
@@ -247,17 +254,31 @@ func (s *RedisStore) inspectKeys(ctx context.Context, keys []string) ([]Lease, e
 	for i, k := range keys {
 		vals, err1 := reads[i].hm.Result()
 		ttl, err2 := reads[i].pttl.Result()
-		if err1 != nil || err2 != nil || len(vals) != 2 {
+		if err1 != nil || err2 != nil || len(vals) != 3 {
 			continue // gone between SCAN and the read
 		}
+		id := strings.TrimSuffix(strings.TrimPrefix(k, s.opts.Prefix+"{"), "}")
 		owner, _ := vals[0].(string)
+		if owner == multiOwner {
+			l, err := s.Inspect(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if l.Held {
+				held = append(held, l)
+			}
+			continue
+		}
 		if owner == "" || ttl <= 0 {
 			continue // a tombstone, or expired meanwhile
 		}
 		f, _ := vals[1].(string)
 		fence, _ := strconv.ParseInt(f, 10, 64)
-		id := strings.TrimSuffix(strings.TrimPrefix(k, s.opts.Prefix+"{"), "}")
-		held = append(held, Lease{ID: id, Held: true, Fence: fence, TTL: ttl.Round(time.Millisecond)})
+		holder, _ := vals[2].(string)
+		ttl = ttl.Round(time.Millisecond)
+		waiters, _ := reads[i].waiters.Result()
+		held = append(held, Lease{ID: id, Held: true, Fence: fence, TTL: ttl, Holder: holder, Mode: Exclusive, Limit: 1, Holders: 1,
+			Waiters: int(waiters), Leases: []LeaseInfo{{Fence: fence, TTL: ttl, Holder: holder, Mode: Exclusive}}})
 	}
 	return held, nil
 }

@@ -165,7 +165,7 @@ func TestClusterLostAnswerIsNotRetried(t *testing.T) {
 	px.cut.Store(5) // *4 and four integers
 	batch := []*scriptCall{countCall(ctx, keys[1]), countCall(ctx, keys[2])}
 	p.exec(batch)
-	if batch[0].err != nil || len(batch[0].res) != 4 || batch[0].res[0] != 1 {
+	if batch[0].err != nil || len(batch[0].res) != 4 || batch[0].res[0] != int64(1) {
 		t.Errorf("the call whose answer was read = %v, %v; want its first run's answer", batch[0].res, batch[0].err)
 	}
 	if batch[1].err == nil {

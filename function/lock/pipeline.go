@@ -42,7 +42,7 @@ type scriptCall struct {
 	script *redis.Script
 	keys   []string
 	args   []any
-	res    []int64
+	res    []any
 	err    error
 	done   chan struct{}
 }
@@ -54,7 +54,7 @@ func newPipeliner(rdb redis.UniversalClient, timeout time.Duration, workers int)
 
 // do runs script and returns its answer; a ctx that ends first leaves the
 // call to run or not, as with any request whose answer was lost.
-func (p *pipeliner) do(ctx context.Context, script *redis.Script, keys []string, args []any) ([]int64, error) {
+func (p *pipeliner) do(ctx context.Context, script *redis.Script, keys []string, args []any) ([]any, error) {
 	p.start.Do(func() {
 		p.wg.Add(p.workers)
 		for range p.workers {
@@ -139,9 +139,9 @@ func (p *pipeliner) exec(batch []*scriptCall) {
 	evalled := p.evalled.Load()
 	if len(batch) == 1 {
 		c := batch[0]
-		c.res, c.err = p.eval(c.ctx, p.rdb, c, evalled).Int64Slice()
+		c.res, c.err = p.eval(c.ctx, p.rdb, c, evalled).Slice()
 		if evalled && c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
-			c.res, c.err = p.eval(c.ctx, p.rdb, c, false).Int64Slice()
+			c.res, c.err = p.eval(c.ctx, p.rdb, c, false).Slice()
 		}
 		if c.err == nil {
 			p.evalled.Store(true)
@@ -159,9 +159,9 @@ func (p *pipeliner) exec(batch []*scriptCall) {
 		return nil
 	}) // each command carries its own error
 	for i, c := range batch {
-		c.res, c.err = cmds[i].Int64Slice()
+		c.res, c.err = cmds[i].Slice()
 		if evalled && c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
-			c.res, c.err = p.eval(ctx, p.rdb, c, false).Int64Slice()
+			c.res, c.err = p.eval(ctx, p.rdb, c, false).Slice()
 		}
 		if c.err == nil {
 			p.evalled.Store(true)

@@ -95,10 +95,40 @@ func (q *QuorumStore) Key(id string) string { return q.masters[0].Key(id) }
 // during a lease (Redlock's clock drift factor) plus the expiry's precision.
 func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
 
-// answer is one master's decoded answer: the scriptReply every quorum script
+// quorumReply is the answer every quorum script gives, {status, held,
+// fence, pttl}: what the script did (1: it took effect; quorum_acquire.lua
+// has more statuses), whether the lock is held now, its current (or last)
+// fence and the remaining milliseconds of a held lease.
+type quorumReply struct {
+	status int64
+	held   bool
+	fence  int64
+	pttl   int64
+}
+
+// decodeQuorumReply reads a {status, held, fence, pttl} answer.
+func decodeQuorumReply(res []int64) (quorumReply, error) {
+	if len(res) != 4 {
+		return quorumReply{}, fmt.Errorf("script answered %d values, want 4", len(res))
+	}
+	return quorumReply{status: res[0], held: res[1] == 1, fence: res[2], pttl: res[3]}, nil
+}
+
+// ok reports whether the script took effect (status 1).
+func (r quorumReply) ok() bool { return r.status == 1 }
+
+// ttl is the remaining time of a held lease, else 0.
+func (r quorumReply) ttl() time.Duration {
+	if !r.held || r.pttl <= 0 {
+		return 0
+	}
+	return time.Duration(r.pttl) * time.Millisecond
+}
+
+// answer is one master's decoded answer: the quorumReply every quorum script
 // gives, and for quorum_read.lua the master's clock.
 type answer struct {
-	scriptReply
+	quorumReply
 	clockUS int64 // quorum_read.lua only: the master's TIME in microseconds
 }
 
@@ -168,15 +198,27 @@ func (q *QuorumStore) fanout(ctx context.Context, op masterOp, enough func([]rep
 	return got
 }
 
-// script is an op that evaluates one script answering a scriptReply.
+// script is an op that evaluates one script answering a quorumReply.
 func script(s *redis.Script, keys []string, args ...any) masterOp {
 	return func(ctx context.Context, _ int, m *RedisStore) (answer, error) {
-		res, err := s.Run(ctx, m.rdb, keys, args...).Int64Slice()
+		res, err := s.Run(ctx, m.rdb, keys, args...).Slice()
 		if err != nil {
 			return answer{}, err
 		}
-		r, err := decodeScriptReply(res)
-		return answer{scriptReply: r}, err
+		// inspect.lua goes on after the four values; quorum reads those.
+		if len(res) > 4 {
+			res = res[:4]
+		}
+		ints := make([]int64, len(res))
+		for i, v := range res {
+			n, ok := v.(int64)
+			if !ok {
+				return answer{}, fmt.Errorf("script answer %d is %T, want an integer", i, v)
+			}
+			ints[i] = n
+		}
+		r, err := decodeQuorumReply(ints)
+		return answer{quorumReply: r}, err
 	}
 }
 
@@ -201,8 +243,8 @@ func decodeReadReply(res []int64) (answer, error) {
 	if len(res) != 5 {
 		return answer{}, fmt.Errorf("script answered %d values, want 5", len(res))
 	}
-	r, err := decodeScriptReply(res[:4])
-	return answer{scriptReply: r, clockUS: res[4]}, err
+	r, err := decodeQuorumReply(res[:4])
+	return answer{quorumReply: r, clockUS: res[4]}, err
 }
 
 // tally counts replies: yes the answers pred accepts, no the other
@@ -306,12 +348,35 @@ func (q *QuorumStore) refusal(id string, rs []reply, other func(answer) bool) (L
 	return Lease{ID: id}, ErrContended
 }
 
+// quorumCan refuses what quorum mode cannot do yet: its scripts keep one
+// lease per lock and no lock-delay.
+func quorumCan(req AcquireRequest) error {
+	if err := ValidateAcquire(req); err != nil {
+		return err
+	}
+	switch {
+	case req.limit() > 1:
+		return fmt.Errorf("%w: semaphores (limit %d)", ErrModeCannot, req.Limit)
+	case req.shared():
+		return fmt.Errorf("%w: shared leases", ErrModeCannot)
+	case req.LockDelay > 0:
+		return fmt.Errorf("%w: lock_delay", ErrModeCannot)
+	}
+	return nil
+}
+
 // maxAttempts bounds how often an acquire proposes a fresh fence after a
 // master refused one as stale (a concurrent attempt got there first).
 const maxAttempts = 3
 
-// Acquire takes the lease once on a majority; it ignores req.Wait (see Locker).
+// Acquire takes the lease once on a majority; it ignores req.Wait (see
+// Locker), so its waiters are not queued in order, and it keeps no holder
+// label. Semaphores, shared leases and lock-delays it refuses with
+// ErrModeCannot.
 func (q *QuorumStore) Acquire(ctx context.Context, req AcquireRequest) (l Lease, err error) {
+	if err := quorumCan(req); err != nil {
+		return Lease{ID: req.ID}, err
+	}
 	q.wakes.begin(req.ID)
 	defer func() { q.wakes.end(req.ID, err == nil) }()
 	for attempt := 0; attempt < maxAttempts; attempt++ {

@@ -19,6 +19,8 @@ var (
 	heartbeatLua string
 	//go:embed inspect.lua
 	inspectLua string
+	//go:embed leave.lua
+	leaveLua string
 
 	// Scripts are sent by EVAL until one call succeeded, then by EVALSHA
 	// (EVAL again after a NOSCRIPT); see pipeliner.exec. Start-up does no
@@ -27,6 +29,7 @@ var (
 	releaseScript   = redis.NewScript(releaseLua)
 	heartbeatScript = redis.NewScript(heartbeatLua)
 	inspectScript   = redis.NewScript(inspectLua)
+	leaveScript     = redis.NewScript(leaveLua)
 )
 
 // RedisOptions tunes a RedisStore.
@@ -78,10 +81,22 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 }
 
 // Key is the Redis key of lock id. The braces make id the Cluster hash tag,
-// so the key and the wake-up channel share a slot.
+// so every key and channel of a lock share a slot.
 func (s *RedisStore) Key(id string) string { return s.opts.Prefix + "{" + id + "}" }
 
 func (s *RedisStore) channel(id string) string { return s.Key(id) + ":released" }
+
+// leasesKey and leaseInfoKey hold the leases of a semaphore, of shared
+// leases and of leases with a lock-delay (see acquire.lua).
+func (s *RedisStore) leasesKey(id string) string    { return s.Key(id) + ":leases" }
+func (s *RedisStore) leaseInfoKey(id string) string { return s.Key(id) + ":lease" }
+
+// queueSuffix follows a lock's key in its queue's.
+const queueSuffix = ":queue"
+
+// queueKey and queueDeadlinesKey are the lock's queue of waiters.
+func (s *RedisStore) queueKey(id string) string          { return s.Key(id) + queueSuffix }
+func (s *RedisStore) queueDeadlinesKey(id string) string { return s.Key(id) + ":queue:deadlines" }
 
 func (s *RedisStore) publishCmd() string {
 	if s.opts.Sharded {
@@ -90,27 +105,77 @@ func (s *RedisStore) publishCmd() string {
 	return "PUBLISH"
 }
 
-// Acquire takes the lease once; it ignores req.Wait (see Locker).
+// QueueHold is how long a waiter's place in a lock's queue outlives its
+// last try: a waiter whose instance died leaves the queue within it.
+// Locker's waiters try at least every QueueRefresh.
+const (
+	QueueHold    = 3 * time.Second
+	QueueRefresh = time.Second
+)
+
+// modeArg is the one-letter mode the scripts keep.
+func modeArg(mode string) string {
+	if mode == Shared {
+		return "s"
+	}
+	return "x"
+}
+
+// Acquire takes the lease once. A request with Wait > 0 that is refused
+// takes a place in the lock's queue, or refreshes the one it has, for
+// min(Wait, QueueHold); Locker tries again and calls Leave when it gives up.
 func (s *RedisStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, error) {
-	l, ok, err := s.run(ctx, acquireScript, req.ID, []string{s.Key(req.ID), s.changes(req.ID)}, req.Owner, ms(req.TTL), changesCmd)
+	if err := ValidateAcquire(req); err != nil {
+		return Lease{ID: req.ID}, err
+	}
+	hold := time.Duration(0)
+	if req.Wait > 0 {
+		hold = max(min(req.Wait, QueueHold), time.Millisecond)
+	}
+	id := req.ID
+	keys := []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueKey(id), s.queueDeadlinesKey(id), s.channel(id)}
+	l, status, err := s.run(ctx, acquireScript, id, keys, req.Owner, ms(req.TTL), changesCmd, req.Holder,
+		req.limit(), modeArg(req.Mode), ms(req.LockDelay), ms(hold), s.publishCmd())
 	if err != nil {
 		return l, err
 	}
-	if !ok {
-		return l, ErrHeld
+	switch status {
+	case 1:
+		l.Owner = req.Owner
+		l.Leases = nil
+		return l, nil
+	case 2:
+		return l, fmt.Errorf("%w: it is held with limit %d, the acquire asked for %d", ErrLimitMismatch, l.Limit, req.limit())
 	}
-	l.Owner = req.Owner
-	return l, nil
+	if l.DelayLeft > 0 && !l.Held {
+		return l, fmt.Errorf("%w: a lock-delay runs for %s more", ErrHeld, l.DelayLeft)
+	}
+	return l, ErrHeld
+}
+
+// Leave takes req's waiter out of the lock's queue, and wakes those behind
+// it. Locker calls it when a wait ends without a grant.
+func (s *RedisStore) Leave(ctx context.Context, req AcquireRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	id := req.ID
+	err := leaveScript.Run(ctx, s.rdb, []string{s.queueKey(id), s.queueDeadlinesKey(id), s.channel(id)},
+		queuePlace(req), s.publishCmd()).Err()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Release gives the lease back if owner holds it.
 func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, error) {
-	l, ok, err := s.run(ctx, releaseScript, id, []string{s.Key(id), s.channel(id), s.changes(id)},
+	l, status, err := s.run(ctx, releaseScript, id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id),
+		s.queueKey(id), s.queueDeadlinesKey(id)},
 		owner, ms(s.opts.Tombstone), s.publishCmd(), changesCmd)
 	if err != nil {
 		return l, err
 	}
-	if !ok {
+	if status != 1 {
 		return l, ErrNotHeld
 	}
 	l.Owner = owner
@@ -119,20 +184,24 @@ func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, erro
 
 // Heartbeat extends owner's live lease to ttl from now.
 func (s *RedisStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
-	l, ok, err := s.run(ctx, heartbeatScript, id, []string{s.Key(id), s.changes(id)}, owner, ms(ttl), changesCmd)
+	l, status, err := s.run(ctx, heartbeatScript, id, []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)},
+		owner, ms(ttl), changesCmd)
 	if err != nil {
 		return l, err
 	}
-	if !ok {
+	if status != 1 {
 		return l, ErrNotHeld
 	}
 	l.Owner = owner
 	return l, nil
 }
 
-// Inspect reports the lock's state without its owner.
+// Inspect reports the lock's state and every live lease, owners blank.
 func (s *RedisStore) Inspect(ctx context.Context, id string) (Lease, error) {
-	l, _, err := s.run(ctx, inspectScript, id, []string{s.Key(id)})
+	l, _, err := s.run(ctx, inspectScript, id, []string{s.Key(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueDeadlinesKey(id)})
+	if err == nil && l.Held && len(l.Leases) == 0 {
+		l.Leases = []LeaseInfo{{Fence: l.Fence, TTL: l.TTL, Holder: l.Holder, Mode: l.Mode}}
+	}
 	return l, err
 }
 
@@ -149,8 +218,18 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 // Subscribe returns a channel that receives a value when a lease on id is
 // released; see hub.
 func (s *RedisStore) Subscribe(ctx context.Context, id string) (<-chan struct{}, func(), error) {
-	return s.hub.subscribe(ctx, s.channel(id))
+	return s.hub.subscribe(ctx, s.channel(id), "")
 }
+
+// SubscribeWaiter is Subscribe for req's place in the queue: a release of
+// a mutex wakes the first live place only, not every waiter; see
+// QueueNotifier.
+func (s *RedisStore) SubscribeWaiter(ctx context.Context, req AcquireRequest) (<-chan struct{}, func(), error) {
+	return s.hub.subscribe(ctx, s.channel(req.ID), queuePlace(req))
+}
+
+// queuePlace is the member of req's place in the queue (see acquire.lua).
+func queuePlace(req AcquireRequest) string { return modeArg(req.Mode) + req.Owner }
 
 // Close ends the wake-up subscription and the connections.
 func (s *RedisStore) Close() error {
@@ -159,49 +238,84 @@ func (s *RedisStore) Close() error {
 	return s.rdb.Close()
 }
 
-// scriptReply is the answer every lock script gives, {status, held, fence,
-// pttl}: what the script did (1: it took effect; quorum_acquire.lua has more
-// statuses), whether the lock is held now, its current (or last) fence and
-// the remaining milliseconds of a held lease.
+// scriptReply is the answer every lock script gives: {status, held, fence,
+// pttl}, what the script did (1: it took effect; see each script for
+// others), whether the lock is held now, its current (or last) fence and
+// the remaining milliseconds of a held lease; acquire.lua and inspect.lua
+// go on with {retry, holders, limit, waiters, delay_left, holder, mode} and
+// then {fence, ttl, holder, mode} per lease of a lock of several leases.
 type scriptReply struct {
 	status int64
-	held   bool
-	fence  int64
-	pttl   int64
+	lease  Lease
 }
 
-// decodeScriptReply reads a {status, held, fence, pttl} answer.
-func decodeScriptReply(res []int64) (scriptReply, error) {
-	if len(res) != 4 {
-		return scriptReply{}, fmt.Errorf("script answered %d values, want 4", len(res))
+// decodeScriptReply reads a script's answer into a Lease of id.
+func decodeScriptReply(id string, res []any) (scriptReply, error) {
+	n := len(res)
+	if n != 4 && (n < 11 || (n-11)%4 != 0) {
+		return scriptReply{}, fmt.Errorf("script answered %d values", n)
 	}
-	return scriptReply{status: res[0], held: res[1] == 1, fence: res[2], pttl: res[3]}, nil
-}
-
-// ok reports whether the script took effect (status 1).
-func (r scriptReply) ok() bool { return r.status == 1 }
-
-// ttl is the remaining time of a held lease, else 0.
-func (r scriptReply) ttl() time.Duration {
-	if !r.held || r.pttl <= 0 {
-		return 0
+	var bad error
+	num := func(i int) int64 {
+		v, ok := res[i].(int64)
+		if !ok && bad == nil {
+			bad = fmt.Errorf("script answer %d is %T, want an integer", i, res[i])
+		}
+		return v
 	}
-	return time.Duration(r.pttl) * time.Millisecond
+	str := func(i int) string {
+		v, ok := res[i].(string)
+		if !ok && bad == nil {
+			bad = fmt.Errorf("script answer %d is %T, want a string", i, res[i])
+		}
+		return v
+	}
+	millis := func(i int) time.Duration { return time.Duration(max(num(i), 0)) * time.Millisecond }
+	r := scriptReply{status: num(0)}
+	l := Lease{ID: id, Held: num(1) == 1, Fence: num(2)}
+	if l.Held {
+		l.TTL = millis(3)
+	}
+	if n >= 11 {
+		l.RetryIn = millis(4)
+		l.Holders = int(num(5))
+		l.Limit = int(num(6))
+		l.Waiters = int(num(7))
+		l.DelayLeft = millis(8)
+		l.Holder = str(9)
+		l.Mode = modeName(str(10))
+		for i := 11; i < n; i += 4 {
+			l.Leases = append(l.Leases, LeaseInfo{Fence: num(i), TTL: millis(i + 1), Holder: str(i + 2), Mode: modeName(str(i + 3))})
+		}
+	}
+	r.lease = l
+	return r, bad
 }
 
-// run evaluates a script that answers a scriptReply; ok is its status 1.
-func (s *RedisStore) run(ctx context.Context, script *redis.Script, id string, keys []string, args ...any) (Lease, bool, error) {
+// modeName is the Mode of a script's one-letter mode; "" for none.
+func modeName(m string) string {
+	switch m {
+	case "x":
+		return Exclusive
+	case "s":
+		return Shared
+	}
+	return ""
+}
+
+// run evaluates a lock script and returns its lease and status.
+func (s *RedisStore) run(ctx context.Context, script *redis.Script, id string, keys []string, args ...any) (Lease, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	res, err := s.pipe.do(ctx, script, keys, args)
 	if err != nil {
-		return Lease{ID: id}, false, fmt.Errorf("%w: %w", ErrUnavailable, s.ver.explain(ctx, s.rdb, err))
+		return Lease{ID: id}, 0, fmt.Errorf("%w: %w", ErrUnavailable, s.ver.explain(ctx, s.rdb, err))
 	}
-	reply, err := decodeScriptReply(res)
+	reply, err := decodeScriptReply(id, res)
 	if err != nil {
-		return Lease{ID: id}, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return Lease{ID: id}, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return Lease{ID: id, Held: reply.held, Fence: reply.fence, TTL: reply.ttl()}, reply.ok(), nil
+	return reply.lease, reply.status, nil
 }
 
 // ms renders d as whole milliseconds for PX-style arguments.

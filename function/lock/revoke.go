@@ -26,12 +26,12 @@ type Revoker interface {
 
 // Revoke ends the lease on id; see Revoker.
 func (s *RedisStore) Revoke(ctx context.Context, id string) (Lease, error) {
-	l, ok, err := s.run(ctx, revokeScript, id, []string{s.Key(id), s.channel(id), s.changes(id)},
+	l, status, err := s.run(ctx, revokeScript, id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)},
 		ms(s.opts.Tombstone), s.publishCmd(), changesCmd)
 	if err != nil {
 		return l, err
 	}
-	if !ok {
+	if status != 1 {
 		return l, ErrNotHeld
 	}
 	return l, nil

@@ -48,9 +48,26 @@ type Notifier interface {
 	Subscribe(ctx context.Context, id string) (wake <-chan struct{}, stop func(), err error)
 }
 
+// Queue is a Store whose waiting acquires keep a place in a queue of the
+// lock (RedisStore): a refused acquire with Wait > 0 takes one, or
+// refreshes its own, and a grant gives it up.
+type Queue interface {
+	// Leave gives up req's place, when its wait ended without a grant.
+	Leave(ctx context.Context, req AcquireRequest) error
+}
+
+// QueueNotifier is a Notifier that can wake just the waiter whose turn it
+// is: SubscribeWaiter's channel receives the wake-ups that name req's place
+// in the queue, and those that name none.
+type QueueNotifier interface {
+	SubscribeWaiter(ctx context.Context, req AcquireRequest) (wake <-chan struct{}, stop func(), err error)
+}
+
 // Locker adds waiting to a Store: an acquire with Wait > 0 that finds the lock
 // held sleeps until the holder releases it or its lease expires, then tries
-// again, until it wins or Wait runs out. It never polls.
+// again, until it wins or Wait runs out. It never polls; on a Queue store
+// it tries at least every QueueRefresh, which keeps its place in the queue,
+// and leaves the queue when it gives up, so the next waiter is not held up.
 type Locker struct {
 	Store
 	notify     Notifier
@@ -91,12 +108,23 @@ func (l *Locker) Acquire(ctx context.Context, req AcquireRequest) (Lease, error)
 // and error heldErr (ErrHeld or ErrContended). Whatever ends the wait, the
 // answer's Waited says how long it lasted.
 func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldErr error) (lease Lease, err error) {
+	queue, queued := l.Store.(Queue)
+	if queued {
+		defer func() {
+			if err != nil { // the place the tries took is given up
+				leave, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+				defer cancel()
+				_ = queue.Leave(leave, req) // if Redis is gone, the place lapses in QueueHold
+			}
+		}()
+	}
 	if l.waiters.Add(1) > l.maxWaiters {
 		l.waiters.Add(-1)
 		return held, ErrTooManyWaiters
 	}
 	defer l.waiters.Add(-1)
 	start := time.Now()
+	deadline := start.Add(req.Wait)
 	var tried time.Time // when the latest try started
 	defer func() {
 		// A grant counts to the start of the try that granted it: a lower
@@ -112,7 +140,15 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 	defer cancel()
 
 	// Subscribe before trying again, so no release between the two is missed.
-	wake, stop, err := l.notify.Subscribe(waitCtx, req.ID)
+	var (
+		wake <-chan struct{}
+		stop func()
+	)
+	if qn, ok := l.notify.(QueueNotifier); ok && queued {
+		wake, stop, err = qn.SubscribeWaiter(waitCtx, req)
+	} else {
+		wake, stop, err = l.notify.Subscribe(waitCtx, req.ID)
+	}
 	if err != nil {
 		if waitCtx.Err() != nil && ctx.Err() == nil {
 			return held, heldErr // the whole wait went by while subscribing
@@ -121,12 +157,14 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 	}
 	defer stop()
 
-	expiry := time.NewTimer(untilExpiry(held))
+	expiry := time.NewTimer(l.retryIn(held, queued))
 	defer expiry.Stop()
 	woken := false
 	for {
 		tried = time.Now()
-		lease, err := l.Store.Acquire(ctx, req)
+		try := req
+		try.Wait = max(deadline.Sub(tried), time.Millisecond) // the place lasts no longer than the wait
+		lease, err := l.Store.Acquire(ctx, try)
 		if err == nil {
 			lease.Woken = woken
 			return lease, nil
@@ -139,7 +177,7 @@ func (l *Locker) wait(ctx context.Context, req AcquireRequest, held Lease, heldE
 			// the backend timeout, so look again shortly.
 			expiry.Reset(contendedRetry)
 		} else {
-			expiry.Reset(untilExpiry(lease))
+			expiry.Reset(l.retryIn(lease, queued))
 		}
 		select {
 		case <-wake:
@@ -172,6 +210,22 @@ func untilExpiry(l Lease) time.Duration {
 		return 5 * time.Millisecond // ended already, or about to
 	}
 	return l.TTL + time.Millisecond
+}
+
+// retryIn is when a waiter refused with lease tries again if no wake-up
+// comes first: when the store says the answer may change, else just after
+// the lease runs out; on a Queue, at least every QueueRefresh.
+func (l *Locker) retryIn(lease Lease, queued bool) time.Duration {
+	d := lease.RetryIn
+	if d <= 0 {
+		d = untilExpiry(lease)
+	} else {
+		d += time.Millisecond // past the moment on Redis' clock
+	}
+	if queued {
+		d = min(d, QueueRefresh)
+	}
+	return d
 }
 
 // Shutdown ends every wait with ErrClosed and refuses new acquires; calls

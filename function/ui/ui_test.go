@@ -53,3 +53,22 @@ func TestThePageFetchesNothingElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Holder labels and lock ids are anyone's text: the page's script puts
+// text from the service into the page only as text, never as markup or
+// code, so a label cannot run a script in an operator's browser (the
+// browser test checks a label that looks like markup).
+func TestTheScriptInsertsNoMarkup(t *testing.T) {
+	js, err := files.ReadFile("app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setAttribute('on", "srcdoc"} {
+		if strings.Contains(string(js), sink) {
+			t.Errorf("app.js uses %s", sink)
+		}
+	}
+	if !strings.Contains(string(js), ".textContent") {
+		t.Error("app.js sets no textContent: how does it show anything?")
+	}
+}

@@ -3,10 +3,11 @@
 // One Feed per service instance holds one pub/sub subscription to the
 // change messages every script publishes (see lock.RedisStore.Changes), so
 // a change made through any instance reaches the watchers of every
-// instance. Redis says nothing when a lease runs out, so the Feed keeps a
-// timer per watched lease, re-armed by each extension, and reports the
-// expiry itself when the timer fires and the store confirms the lease is
-// gone.
+// instance. Redis says nothing when a lease runs out, so the Feed keeps
+// the live leases of the watched locks, each lease of a semaphore or of
+// shared leases on its own, re-dated by each extension, and reports each
+// lease's expiry itself when its time is up and the store confirms it is
+// gone (see expiry.go).
 package watch
 
 import (
@@ -52,8 +53,10 @@ type Event struct {
 	// Seq orders the Feed's events; with the Feed's epoch it is the SSE id.
 	Seq  uint64
 	Kind string
-	// Lease is the lock after the change (owner always blank); for a
-	// snapshot, the zero Lease.
+	// Lease is, for a change, the lease it is about (its fence, holder,
+	// mode, and TTL while it lives): each lease of a semaphore or of shared
+	// leases has its own changes. For a state, the lock with every live
+	// lease in Leases. For a snapshot, the zero Lease. Owners are blank.
 	Lease lock.Lease
 	// Locks are a snapshot's held locks; Truncated is set when there were
 	// more than maxSnapshot.
@@ -84,6 +87,7 @@ type Feed struct {
 	maxPer     int // per identity; 0: no cap
 	epoch      string
 	checkAfter func(time.Duration, func()) *time.Timer
+	now        func() time.Time
 
 	mu       sync.Mutex
 	running  bool
@@ -91,15 +95,9 @@ type Feed struct {
 	watchers map[*watcher]struct{}
 	perKey   map[string]int // open watchers by identity
 	seq      uint64
-	ring     []Event // the last ringSize events, oldest first
-	leases   map[string]*tracked
+	ring     []Event             // the last ringSize events, oldest first
+	locks    map[string]*tracked // the watched locks with live leases
 	closed   bool
-}
-
-// tracked is a held lease some watcher looks at, with its expiry timer.
-type tracked struct {
-	fence int64
-	timer *time.Timer
 }
 
 type watcher struct {
@@ -131,7 +129,7 @@ func NewFeed(src Source, maxWatchers, maxPerIdentity int) *Feed {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return &Feed{src: src, max: maxWatchers, maxPer: max(0, maxPerIdentity), perKey: map[string]int{}, epoch: hex.EncodeToString(b[:]), checkAfter: time.AfterFunc,
-		watchers: map[*watcher]struct{}{}, leases: map[string]*tracked{}}
+		now: time.Now, watchers: map[*watcher]struct{}{}, locks: map[string]*tracked{}}
 }
 
 // Watchers is how many watchers the Feed serves now.
@@ -205,10 +203,9 @@ func (f *Feed) leave(w *watcher) {
 		}
 	}
 	w.end()
-	for id, t := range f.leases {
+	for id := range f.locks {
 		if !f.watchedLocked(id) {
-			t.timer.Stop()
-			delete(f.leases, id)
+			f.untrackLocked(id)
 		}
 	}
 }
@@ -275,19 +272,15 @@ func (f *Feed) run(changes <-chan lock.Change, gap <-chan struct{}) {
 	}
 }
 
-// apply records change c, keeps the timer of its lease, and sends it to
-// the watchers it concerns.
+// apply records change c, keeps the tracked leases of its lock, and sends
+// it to the watchers it concerns.
 func (f *Feed) apply(c lock.Change) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	lease := lock.Lease{ID: c.ID, Held: c.Held(), Fence: c.Fence, TTL: c.TTL}
+	lease := lock.Lease{ID: c.ID, Held: c.Held(), Fence: c.Fence, TTL: c.TTL, Holder: c.Holder, Mode: c.Mode}
 	if f.watchedLocked(c.ID) {
-		if lease.Held {
-			f.trackLocked(lease)
-		} else if t, ok := f.leases[c.ID]; ok && t.fence <= c.Fence {
-			t.timer.Stop()
-			delete(f.leases, c.ID)
-		}
+		f.overdueLocked(c.ID, c.Fence)
+		lease = f.heardLocked(c)
 	}
 	f.publishLocked(Event{Kind: c.Kind, Lease: lease})
 }
@@ -314,69 +307,19 @@ func (f *Feed) publishLocked(e Event) {
 	}
 }
 
-// track arms the expiry timer of held lease l, seen now.
-func (f *Feed) track(l lock.Lease) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.watchedLocked(l.ID) {
-		f.trackLocked(l)
-	}
-}
-
-func (f *Feed) trackLocked(l lock.Lease) {
-	if t, ok := f.leases[l.ID]; ok {
-		if t.fence > l.Fence {
-			return // an older lease than the one tracked
-		}
-		t.timer.Stop()
-	}
-	t := &tracked{fence: l.Fence}
-	id, fence := l.ID, l.Fence
-	t.timer = f.checkAfter(l.TTL+expirySlack, func() { f.checkExpiry(id, fence, t) })
-	f.leases[l.ID] = t
-}
-
-// checkExpiry runs when tracked lease (id, fence) should have run out: if
-// the store no longer has it, the watchers hear "expired"; if it is still
-// there (clocks apart, or an extension whose message is late), the timer is
-// armed again for the TTL the store reports.
-func (f *Feed) checkExpiry(id string, fence int64, t *tracked) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	lease, err := f.src.Inspect(ctx, id)
-	cancel()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.leases[id] != t {
-		return // released, revoked or superseded meanwhile
-	}
-	switch {
-	case err != nil:
-		// The store did not answer: look again shortly.
-		t.timer = f.checkAfter(100*time.Millisecond, func() { f.checkExpiry(id, fence, t) })
-		return
-	case lease.Held && lease.Fence == fence:
-		t.timer = f.checkAfter(lease.TTL+expirySlack, func() { f.checkExpiry(id, fence, t) })
-		return
-	}
-	delete(f.leases, id)
-	f.publishLocked(Event{Kind: lock.ChangeExpired, Lease: lock.Lease{ID: id, Fence: fence}})
-	if lease.Held { // a new lease whose acquired message is still on its way
-		f.trackLocked(lease)
-	}
-}
-
-// snapshot reads the current state for w, and arms the timers of the held
-// leases it finds.
+// snapshot reads the current state for w, with every live lease of each
+// lock, and tracks the leases it finds.
 func (f *Feed) snapshot(ctx context.Context, w *watcher) (Event, error) {
+	f.mu.Lock()
+	since := f.seq
+	f.mu.Unlock()
 	if w.exact {
 		l, err := f.src.Inspect(ctx, w.id)
 		if err != nil {
 			return Event{}, err
 		}
 		l.Owner = ""
-		if l.Held {
-			f.track(l)
-		}
+		f.saw(l, since)
 		return Event{Kind: KindState, Lease: l}, nil
 	}
 	var (
@@ -393,13 +336,28 @@ func (f *Feed) snapshot(ctx context.Context, w *watcher) (Event, error) {
 				e.Truncated = true
 				break
 			}
+			if l.Holders > len(leasesOf(l)) {
+				// A listing that does not name every lease: the lock's own
+				// answer does.
+				if all, err := f.src.Inspect(ctx, l.ID); err == nil && all.Held {
+					l = all
+				}
+			}
+			l.Owner = ""
 			e.Locks = append(e.Locks, l)
-			f.track(l)
+			f.saw(l, since)
 		}
 		if cursor = page.Cursor; cursor == "" || e.Truncated {
 			return e, nil
 		}
 	}
+}
+
+// saw tracks the live leases of l, read after event seq since.
+func (f *Feed) saw(l lock.Lease, since uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sawLocked(l, since)
 }
 
 // Close ends every watcher and the subscription.
@@ -413,8 +371,7 @@ func (f *Feed) Close() {
 	for w := range f.watchers {
 		w.end()
 	}
-	for id, t := range f.leases {
-		t.timer.Stop()
-		delete(f.leases, id)
+	for id := range f.locks {
+		f.untrackLocked(id)
 	}
 }

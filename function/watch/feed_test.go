@@ -15,6 +15,11 @@ type fakeSource struct {
 	changes chan lock.Change
 	mu      sync.Mutex
 	leases  map[string]lock.Lease
+	list    []lock.Lease // what List answers, one page
+	// inspected, when set, gets each Inspect's id and the Inspect waits
+	// for a value on resume.
+	inspected chan string
+	resume    chan struct{}
 }
 
 func newFakeSource() *fakeSource {
@@ -33,15 +38,22 @@ func (s *fakeSource) set(l lock.Lease) {
 
 func (s *fakeSource) Inspect(_ context.Context, id string) (lock.Lease, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l, ok := s.leases[id]; ok {
-		return l, nil
+	l, ok := s.leases[id]
+	if !ok {
+		l = lock.Lease{ID: id}
 	}
-	return lock.Lease{ID: id}, nil
+	s.mu.Unlock()
+	if s.inspected != nil {
+		s.inspected <- id
+		<-s.resume
+	}
+	return l, nil
 }
 
 func (s *fakeSource) List(context.Context, lock.ListRequest) (lock.ListPage, error) {
-	return lock.ListPage{}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return lock.ListPage{Locks: s.list}, nil
 }
 
 func next(t *testing.T, w *watcher, within time.Duration) (Event, bool) {

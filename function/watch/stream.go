@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -33,28 +32,6 @@ const MaxStream = 10 * time.Minute
 
 // retryMs is the reconnection delay a stream asks EventSource for.
 const retryMs = 500
-
-// eventData is an event's JSON: the lease fields of every answer, never
-// an owner, and the kind, so that one line says everything.
-type eventData struct {
-	Event string `json:"event"`
-	api.LeaseData
-}
-
-type snapshotData struct {
-	Event     string          `json:"event"`
-	Prefix    string          `json:"prefix"`
-	Locks     []api.LeaseData `json:"locks"`
-	Truncated bool            `json:"truncated,omitempty"`
-}
-
-func leaseData(l lock.Lease) api.LeaseData {
-	d := api.LeaseData{ID: l.ID, Fence: l.Fence}
-	if l.Held {
-		d.State, d.TTLms = 1, l.TTL.Milliseconds()
-	}
-	return d
-}
 
 // lifetime is how long one stream lasts.
 func (h *Handler) lifetime() time.Duration {
@@ -154,22 +131,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-}
-
-// encode renders e as one SSE event for watcher w.
-func (f *Feed) encode(e Event, w *watcher) []byte {
-	var data any
-	if e.Kind == KindSnapshot {
-		s := snapshotData{Event: e.Kind, Prefix: w.prefix, Locks: make([]api.LeaseData, 0, len(e.Locks)), Truncated: e.Truncated}
-		for _, l := range e.Locks {
-			s.Locks = append(s.Locks, leaseData(l))
-		}
-		data = s
-	} else {
-		data = eventData{Event: e.Kind, LeaseData: leaseData(e.Lease)}
-	}
-	b, _ := json.Marshal(data) // plain structs always encode
-	return []byte("id: " + f.eventID(e.Seq) + "\nevent: " + e.Kind + "\ndata: " + string(b) + "\n\n")
 }
 
 // parseTarget reads /watch/{id} or /watch?prefix=P.

@@ -26,7 +26,7 @@ func contended(ctx context.Context, e *env) error {
 	}
 	fmt.Printf("## Contended: %d clients, waiting acquire → release with no hold, median of %d interleaved runs of %s\n\n", o.contended, o.runs, o.dur)
 	fmt.Println("Handoff latency: from the holder sending its release to the next holder's acquire answering.")
-	fmt.Println("Candado has no fair queue yet (waiters are woken by pub/sub and race), so there is no \"with the fair queue\" row.")
+	fmt.Println("Candado's waiters are granted in their queue's order (a release wakes the first live place); go-redis direct is the same lock package, fair queue included, with no HTTP between.")
 	fmt.Println()
 	fmt.Println("| system | locks | handoffs/s | p50 | p99 | waits timed out | errors | violations |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

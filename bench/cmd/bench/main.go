@@ -123,6 +123,19 @@ func findRoot() (string, error) {
 	}
 }
 
+// target is a server the tables measure, built from package pkg in dir.
+type target struct{ name, pkg, dir string }
+
+// builds are the servers built from the repository at root.
+func builds(root string) []target {
+	benchDir := filepath.Join(root, "bench")
+	return []target{
+		{"candado", ".", filepath.Join(root, "cmd", "candado")}, // a module of its own
+		{"seed", "./cmd/seed-server", benchDir},
+		{"floor", "./cmd/floor-server", benchDir},
+	}
+}
+
 // env is what every table shares: the temp folder, the builds, Redis.
 type env struct {
 	o     options
@@ -138,14 +151,8 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(dir)
 	e := &env{o: o, dir: dir, bins: map[string]string{}}
-	benchDir := filepath.Join(o.root, "bench")
-	builds := []struct{ name, pkg, dir string }{
-		{"candado", "./cmd/candado", o.root},
-		{"seed", "./cmd/seed-server", benchDir},
-		{"floor", "./cmd/floor-server", benchDir},
-	}
 	fmt.Printf("building with CGO_ENABLED=0 -trimpath -ldflags '-s -w' ...\n")
-	for _, b := range builds {
+	for _, b := range builds(o.root) {
 		out := filepath.Join(dir, b.name)
 		if err := proc.Build(out, b.pkg, b.dir); err != nil {
 			return err
@@ -162,7 +169,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("exporting %s: %w\n%s", o.compare, err, b)
 		}
 		out := filepath.Join(dir, "candado-compare")
-		if err := proc.Build(out, "./cmd/candado", src); err != nil {
+		pkg, in := ".", filepath.Join(src, "cmd", "candado")
+		if _, err := os.Stat(filepath.Join(in, "go.mod")); err != nil {
+			pkg, in = "./cmd/candado", src // a revision from before cmd/candado was a module
+		}
+		if err := proc.Build(out, pkg, in); err != nil {
 			return err
 		}
 		e.bins["compare"] = out

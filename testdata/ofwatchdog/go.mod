@@ -1,0 +1,3 @@
+module ofwatchdog
+
+go 1.24.0
