@@ -241,6 +241,15 @@ func TestModelShapesIllegal(t *testing.T) {
 			acq(1, "s", "B", 3, "", 1000, 2, 3, OK, 11),
 			op(1, Release, "s", "B", 0, 4, 5, OK, 10),
 		},
+		// The contract: a repeated release "succeeds again with the same
+		// answer"; a store that answers with the lock's newest fence
+		// instead (A's retry showing C's) breaks it.
+		"semaphore: a repeated release showing another lease's fence": {
+			acq(0, "s", "A", 2, "", 1000, 0, 1, OK, 10),
+			op(0, Release, "s", "A", 0, 4, 5, OK, 10),
+			acq(2, "s", "C", 2, "", 1000, 6, 7, OK, 12),
+			op(0, Release, "s", "A", 0, 8, 9, OK, 12),
+		},
 		"shared: a heartbeat by a non-owner that succeeds": {
 			acq(0, "rw", "R1", 0, "shared", 1000, 0, 1, OK, 10),
 			op(1, Heartbeat, "rw", "R2", 1000, 2, 3, OK, 10),
