@@ -26,18 +26,18 @@ func fairLoad(load *Load, shapes []Shape) {
 }
 
 // fairRotate is how many operations fair-queue records on one generation of
-// lock ids, about 500 per id: the history of a queue whose every acquire
+// lock ids, about 500 per id. The history of a queue whose every acquire
 // waits, with the waiters of a killed service of unknown outcome, is the
-// model's hardest to search (about a second for 500 operations of a mutex,
-// and more than memory holds for 3,300).
+// hardest for the model to search: one id's 3,300 such operations (10,000
+// over three ids) once took the check past 20 GB of memory.
 const fairRotate = 1500
 
 // fairQueue sets up the scenario fair-queue: fairLoad's queues over two
-// services on one Redis, one in process and one a child process that is
-// killed and restarted every 1.5 s, which gets one call in four. The queue lives in Redis, so the two
-// services' waiters share it; a killed service's waiters stay queued until
-// their wait runs out, and must then leave the queue without blocking it.
-// CheckFair checks the grant order.
+// services on one Redis, one in process and one a child process that gets
+// one call in four and is killed and restarted every 1.5 s. The queue lives
+// in Redis, so the two services' waiters share it; a killed service's
+// waiters stay queued until their wait runs out, and must then leave the
+// queue without blocking it. CheckFair checks the grant order.
 func fairQueue(env Env, load *Load) ([]string, faultFunc, error) {
 	fairLoad(load, fairShapes)
 	r := env.NewRedis()
