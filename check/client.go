@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"handler/function/function/api"
 	"io"
 	"net/http"
 	"net/url"
@@ -31,26 +30,53 @@ type Client struct {
 	LastBad *atomic.Value
 }
 
-// envelope is api.Envelope with its data read as a lease (the outer Data
-// field wins over the embedded one in encoding/json).
-type envelope struct {
-	api.Envelope
-	Data api.LeaseData `json:"data"`
+// answer is the envelope of an answer with what the checker reads of its
+// data. The fields are named here rather than taken from package api so
+// that the scenarios of newer parameters build before the API grows them.
+type answer struct {
+	Success bool   `json:"success"`
+	Code    string `json:"code"`
+	Data    struct {
+		Fence    int64 `json:"fence"`
+		WaitedMs int64 `json:"waited_ms"`
+	} `json:"data"`
 }
+
+// codeLimitMismatch is the 409 code of an acquire whose limit or mode does
+// not fit the leases that hold the lock.
+const codeLimitMismatch = "limit_mismatch"
 
 // Do performs one operation and records it; it returns the output and
 // whether it was recorded (a call refused at connect never reached the
 // service and is left out).
 func (c *Client) Do(ctx context.Context, kind Kind, id, owner string, ttl, wait time.Duration) (Output, bool) {
-	q := url.Values{"owner": {owner}}
+	return c.Call(ctx, Input{Kind: kind, ID: id, Owner: owner, TTL: ttl, Wait: wait}, "")
+}
+
+// Call is Do for the operation in (its kind, id, owner, TTL, wait and, of
+// an acquire, limit and mode) and, for an acquire, a holder label ("" for
+// none). Limit 0 and mode "" are not sent: the service's defaults.
+func (c *Client) Call(ctx context.Context, in Input, holder string) (Output, bool) {
+	kind := in.Kind
+	q := url.Values{"owner": {in.Owner}}
 	if kind != Release {
-		q.Set("ttl", strconv.FormatInt(ttl.Milliseconds(), 10))
+		q.Set("ttl", strconv.FormatInt(in.TTL.Milliseconds(), 10))
 	}
-	if wait > 0 {
-		q.Set("wait", strconv.FormatInt(wait.Milliseconds(), 10))
+	if in.Wait > 0 {
+		q.Set("wait", strconv.FormatInt(in.Wait.Milliseconds(), 10))
 	}
-	u := c.Base() + "/" + kind.String() + "/" + id + "?" + q.Encode()
-	in := Input{Kind: kind, ID: id, Owner: owner, TTL: ttl}
+	if kind == Acquire {
+		if in.Limit > 0 {
+			q.Set("limit", strconv.Itoa(in.Limit))
+		}
+		if in.Mode != "" {
+			q.Set("mode", in.Mode)
+		}
+		if holder != "" {
+			q.Set("holder", holder)
+		}
+	}
+	u := c.Base() + "/" + kind.String() + "/" + in.ID + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		panic(err)
@@ -67,24 +93,34 @@ func (c *Client) Do(ctx context.Context, kind Kind, id, owner string, ttl, wait 
 	default:
 		body, rerr := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var env envelope
+		var env answer
 		jerr := json.Unmarshal(body, &env)
+		fence, waited := env.Data.Fence, time.Duration(env.Data.WaitedMs)*time.Millisecond
 		switch {
 		case rerr != nil:
 			out.Result = Unknown
-		case resp.StatusCode == http.StatusOK && jerr == nil && env.Success && env.Data.Fence > 0:
-			out = Output{Result: OK, Fence: env.Data.Fence}
+		case resp.StatusCode == http.StatusOK && jerr == nil && env.Success && fence > 0:
+			out = Output{Result: OK, Fence: fence, Waited: waited}
 		case resp.StatusCode == http.StatusConflict && jerr == nil && !env.Success &&
 			(env.Code == "held" && kind == Acquire || env.Code == "not_held" && kind != Acquire):
-			out = Output{Result: Refused, Fence: env.Data.Fence}
+			out = Output{Result: Refused, Fence: fence, Waited: waited}
+		case resp.StatusCode == http.StatusConflict && jerr == nil && !env.Success && env.Code == codeLimitMismatch && kind == Acquire:
+			out = Output{Result: Mismatch, Fence: fence}
 		case resp.StatusCode == http.StatusServiceUnavailable && jerr == nil && !env.Success && env.Code == "unavailable":
 			out.Result = Unknown
+		case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusConflict:
+			// A request refused as bad did nothing: a bad answer here (the
+			// workload sends only valid requests), but not an operation of
+			// unknown outcome, which the search would have to try both ways.
+			out.Result = Rejected
+			c.bad(fmt.Sprintf("%s %s: %d %s", kind, in.ID, resp.StatusCode, body))
 		default:
 			out.Result = Unknown
-			c.bad(fmt.Sprintf("%s %s: %d %s", kind, id, resp.StatusCode, body))
+			c.bad(fmt.Sprintf("%s %s: %d %s", kind, in.ID, resp.StatusCode, body))
 		}
 	}
 	in.Ret = c.Rec.Now()
+	in.Seen = in.Ret
 	c.Rec.Add(c.ID, in, out)
 	return out, true
 }

@@ -164,7 +164,7 @@ func cut(history []porcupine.Operation, t int64) []porcupine.Operation {
 		if op.Return > t || op.Input.(Input).Ret == Never {
 			in := op.Input.(Input)
 			if in.Kind != Lose {
-				in.Ret = Never
+				in.Ret, in.Seen = Never, 0
 				op.Input, op.Output = in, Output{Result: Unknown}
 			}
 			op.Return = t + 1

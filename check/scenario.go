@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,26 +58,48 @@ type Options struct {
 type Report struct {
 	Scenario string
 	Verdict  Verdict
-	Faults   int
-	Counter  CounterReport
-	Stats    Stats
-	Took     time.Duration
+	// Fair is the grant-order check, in the scenarios that run it.
+	Fair    FairReport
+	Peak    int // see PeakLeases
+	Faults  int
+	Counter CounterReport
+	Stats   Stats
+	Took    time.Duration
 }
 
 // Violations counts broken guarantees: a history that is not linearizable,
-// lost or doubled increments of the fenced counter, and answers that fit no
-// rule of the contract.
+// grants out of a fair queue's order, lost or doubled increments of the
+// fenced counter, and answers that fit no rule of the contract.
 func (r Report) Violations() int {
-	return r.Verdict.Violations() + r.Counter.Mismatched + int(r.Stats.BadAnswers)
+	return r.Verdict.Violations() + r.Fair.Violations + r.Counter.Mismatched + int(r.Stats.BadAnswers)
+}
+
+// Caught reports whether the run of a broken lock (BrokenScenarios) caught
+// its defect: an unfair queue by the grant-order check, the others by the
+// history check.
+func (r Report) Caught() bool {
+	if r.Scenario == "broken-fair" {
+		return r.Fair.Violations > 0
+	}
+	return r.Verdict.Violations() > 0
 }
 
 // Line is the report as one line: scenario, operations checked, faults
 // injected, violations, and the figures behind them.
 func (r Report) Line() string {
-	s := fmt.Sprintf("%-14s ops=%-6d faults=%-4d violations=%d  [check=%s unknown=%d counter=%d/%d stale=%d pauses=%d bad=%d took=%s check-time=%s]",
+	s := fmt.Sprintf("%-17s ops=%-6d faults=%-4d violations=%d  [check=%s unknown=%d counter=%d/%d stale=%d pauses=%d bad=%d took=%s check-time=%s]",
 		r.Scenario, r.Verdict.Ops, r.Faults, r.Violations(), r.Verdict.Result, r.Verdict.Unknown,
 		r.Counter.Accepted, r.Counter.Total, r.Counter.Stale, r.Stats.Pauses, r.Stats.BadAnswers,
 		r.Took.Round(100*time.Millisecond), r.Verdict.Took.Round(time.Millisecond))
+	if r.Peak > 1 {
+		s += fmt.Sprintf(" [peak=%d leases at once]", r.Peak)
+	}
+	if r.Fair.Checked {
+		s += fmt.Sprintf(" [grant order: %d out of order, %d grants, %d long waiters]", r.Fair.Violations, r.Fair.Grants, r.Fair.Waiters)
+	}
+	if r.Fair.First != "" {
+		s += "\n    first grant out of order: " + r.Fair.First
+	}
 	if r.Verdict.Visualization != "" {
 		s += "\n    visualization: " + r.Verdict.Visualization
 	}
@@ -95,22 +118,83 @@ func (r Report) Line() string {
 	return s
 }
 
-// Scenarios are the scenario names, in the order `all` runs them.
-var Scenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services", "quorum", "quorum5", "quorum-reacquire", "cluster-reset"}
+// Scenarios are the scenario names, in the order `all` runs them: the
+// mutex scenarios, their variants of other lock shapes (see variants), and
+// fair-queue.
+var Scenarios = scenarioNames()
+
+// BrokenScenarios run deliberately broken locks, which the checks must
+// catch (Report.Caught).
+var BrokenScenarios = []string{"broken", "broken-release", "broken-fair"}
+
+// mutexScenarios are the scenarios of mutexes, each with its own faults.
+var mutexScenarios = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services", "quorum", "quorum5", "quorum-reacquire", "cluster-reset"}
+
+// SemaphoreLimit is the limit of the semaphores of the -sem variants.
+const SemaphoreLimit = 3
+
+// variants are the other lock shapes: NAME-sem runs scenario NAME's faults
+// with every lock id a semaphore, NAME-rw with locks of shared and
+// exclusive leases (3 acquires in 5 shared), with holder labels. The
+// quorum scenarios have none: quorum mode refuses both shapes (400
+// unsupported).
+var variants = []struct {
+	suffix string
+	shape  Shape
+}{{"-sem", Shape{Limit: SemaphoreLimit}}, {"-rw", Shape{SharedPct: 60}}}
+
+// variantBases are the scenarios that have variants.
+var variantBases = []string{"baseline", "redis-restart", "redis-pause", "proxy", "service-kill", "two-services", "cluster-reset"}
+
+// fairChecked are the scenarios whose grant order CheckFair checks: those
+// in which no fault slows the service's path to Redis, which FairMargin
+// assumes (a Redis paused or behind a slow proxy takes the first try of a
+// waiter past any margin).
+var fairChecked = map[string]bool{"fair-queue": true, "broken-fair": true,
+	"baseline-sem": true, "baseline-rw": true, "two-services-sem": true, "two-services-rw": true,
+	"service-kill-sem": true, "service-kill-rw": true}
+
+func scenarioNames() []string {
+	names := append([]string(nil), mutexScenarios...)
+	for _, b := range variantBases {
+		for _, v := range variants {
+			names = append(names, b+v.suffix)
+		}
+	}
+	return append(names, "fair-queue")
+}
+
+// splitVariant is a scenario name's base scenario and, for a variant, its
+// lock shape.
+func splitVariant(name string) (base string, shape Shape, ok bool) {
+	for _, v := range variants {
+		if b, found := strings.CutSuffix(name, v.suffix); found && slices.Contains(variantBases, b) {
+			return b, v.shape, true
+		}
+	}
+	return name, Shape{}, false
+}
 
 // TTL is the lease length of every scenario: short, so holders paused past
 // it and Redis paused past it happen often.
 const TTL = 200 * time.Millisecond
 
-// Run a scenario by name. "broken" runs the baseline load against a lock
-// that grants a held lock; its history must be rejected.
+// RunScenario runs a scenario by name (Scenarios; NAME-sem and NAME-rw run
+// NAME's faults against other lock shapes). "broken" runs the baseline load
+// against a lock that grants a held lock, "broken-release" one that
+// releases for anyone, "broken-fair" one that waits without a queue: the
+// checks must catch them (Report.Caught).
 func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, error) {
-	o = o.withDefaults(name)
+	base, shape, variant := splitVariant(name)
+	o = o.withDefaults(base)
 	start := time.Now()
 	load := Load{Clients: o.Clients, Locks: o.Locks, Ops: o.Ops, Max: o.Max, TTL: TTL,
 		MaxWait: 150 * time.Millisecond, PauseOneIn: 15, Seed: o.Seed}
+	if variant {
+		load.Shapes, load.Holder = []Shape{shape}, true
+	}
 	rec, counter := NewRecorder(), NewCounter()
-	targets, fault, err := setUp(env, name, o, rec, &load)
+	targets, fault, err := setUp(env, base, o, rec, &load)
 	if err != nil {
 		return Report{}, err
 	}
@@ -125,7 +209,12 @@ func RunScenario(ctx context.Context, env Env, name string, o Options) (Report, 
 	stats := Run(ctx, load, targets, rec, counter)
 	close(stop)
 	rep := Report{Scenario: name, Faults: <-faults, Stats: stats}
-	rep.Verdict = Check(name, rec.History(), o.Timeout)
+	history := rec.History()
+	rep.Verdict = Check(name, history, o.Timeout)
+	rep.Peak = PeakLeases(history)
+	if fairChecked[name] {
+		rep.Fair = CheckFair(history, FairMargin)
+	}
 	rep.Counter = counter.Report()
 	rep.Took = time.Since(start)
 	return rep, nil
@@ -148,6 +237,9 @@ func (o Options) withDefaults(name string) Options {
 			// histories carry more unknown outcomes: spread them thinner.
 			// (With 8 ids the proxy's check timed out on a loaded machine.)
 			o.Locks = max(24, o.Ops/60)
+		}
+		if name == "fair-queue" || name == "broken-fair" {
+			o.Locks = len(fairShapes) // one queue of each shape, long
 		}
 	}
 	if o.Max == 0 {
@@ -196,8 +288,14 @@ func setUp(env Env, name string, o Options, rec *Recorder, load *Load) (targets 
 		return targets, fault, nil
 	case "cluster-reset":
 		return clusterReset(env)
+	case "fair-queue":
+		return fairQueue(env, load)
+	case "broken-fair":
+		fairLoad(load, nil)
+		r := env.NewRedis()
+		return []string{brokenService(env, r.URL(), BrokenFair)}, nil, nil
 	}
-	return nil, nil, fmt.Errorf("unknown scenario %q (have %v, broken, broken-release)", name, Scenarios)
+	return nil, nil, fmt.Errorf("unknown scenario %q (have %v, %v)", name, Scenarios, BrokenScenarios)
 }
 
 // redisRestart kills and restarts the one Redis, marking each loss in the
@@ -253,18 +351,24 @@ func proxyFaults(env Env) ([]string, faultFunc, error) {
 
 // serviceKill runs the service as a process and kills and restarts it.
 func serviceKill(env Env) ([]string, faultFunc, error) {
-	r := env.NewRedis()
+	base, fault, err := killedService(env, env.NewRedis().URL(), "service-kill", 700*time.Millisecond)
+	return []string{base}, fault, err
+}
+
+// killedService runs the service on redisURL as a process, and a fault that
+// kills and restarts it every period; it returns the service's base URL.
+func killedService(env Env, redisURL, scenario string, period time.Duration) (string, faultFunc, error) {
 	bin, err := env.Candado()
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
-	svc, err := startProcess(env, bin, r.URL())
+	svc, err := startProcess(env, bin, redisURL)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
-	return []string{svc.base}, every(700*time.Millisecond, func() {
+	return svc.base, every(period, func() {
 		if err := svc.restart(); err != nil {
-			env.Logf("service-kill: %v", err)
+			env.Logf("%s: %v", scenario, err)
 		}
 	}), nil
 }
@@ -402,6 +506,10 @@ const (
 	// BrokenRelease reports a release by anyone as a success (and removes
 	// nothing).
 	BrokenRelease
+	// BrokenFair waits by polling with tries that do not wait, so that no
+	// waiter ever enters the fair queue: whoever tries at the right moment
+	// wins, in no order.
+	BrokenFair
 )
 
 // Broken wraps a correct api.Locks and breaks it.
@@ -410,8 +518,11 @@ type Broken struct {
 	How Breakage
 }
 
-// Acquire ignores ErrHeld when broken so.
+// Acquire ignores ErrHeld, or the fair queue, when broken so.
 func (b Broken) Acquire(ctx context.Context, req lock.AcquireRequest) (lock.Lease, error) {
+	if b.How == BrokenFair && req.Wait > 0 {
+		return pollAcquire(ctx, b.Locks, req)
+	}
 	l, err := b.Locks.Acquire(ctx, req)
 	if b.How == BrokenGrant && errors.Is(err, lock.ErrHeld) {
 		return lock.Lease{ID: req.ID, Held: true, Owner: req.Owner, Fence: l.Fence, TTL: req.TTL}, nil

@@ -65,7 +65,10 @@ func runScenario(t *testing.T, name string) Report {
 	return rep
 }
 
-func expectSafe(t *testing.T, name string, minFaults int) {
+// expectSafe runs scenario name and checks that it broke no guarantee,
+// recorded enough operations and injected at least minFaults faults.
+func expectSafe(t *testing.T, name string, minFaults int) Report {
+	t.Helper()
 	rep := runScenario(t, name)
 	if rep.Violations() != 0 {
 		t.Errorf("%s: %d violations: %s", name, rep.Violations(), rep.Line())
@@ -79,6 +82,7 @@ func expectSafe(t *testing.T, name string, minFaults int) {
 	if rep.Faults < minFaults {
 		t.Errorf("%s: only %d faults injected, want %d", name, rep.Faults, minFaults)
 	}
+	return rep
 }
 
 func TestScenarioBaseline(t *testing.T)     { expectSafe(t, "baseline", 0) }

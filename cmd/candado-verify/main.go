@@ -3,14 +3,17 @@
 // real redis-server processes (redis-server on PATH, or $REDISTEST_SERVER)
 // and a bounded soak.
 //
-//	candado-verify all [-ops 10000]         every scenario, then the broken lock, which must be caught
-//	candado-verify scenario NAME [-ops N]   one scenario (or broken, broken-release)
+//	candado-verify all [-ops 10000]         every scenario, then the broken locks, which must be caught
+//	candado-verify scenario NAME [-ops N]   one scenario (or broken, broken-release, broken-fair)
 //	candado-verify soak [-duration 2m]      churn, waiters, then leak figures
 //
 // It prints one line per scenario (name, operations checked, faults
 // injected, violations) and exits 1 if any guarantee broke. The scenario
 // cluster-reset (a Redis Cluster whose connections reset in the middle of
-// pipelines) also needs redis-cli on PATH, to create the cluster.
+// pipelines) and its variants also need redis-cli on PATH, to create the
+// cluster. The scenarios NAME-sem and NAME-rw run NAME's faults against
+// semaphores and locks of shared and exclusive leases; fair-queue checks the
+// order in which fair queues grant their waiters.
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"handler/function/check"
@@ -57,7 +61,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: candado-verify all [-ops N] | scenario NAME [-ops N] | soak [-duration D]")
-	fmt.Fprintln(os.Stderr, "scenarios:", check.Scenarios, "and broken, broken-release (must be caught)")
+	fmt.Fprintln(os.Stderr, "scenarios:", check.Scenarios, "and", check.BrokenScenarios, "(must be caught)")
 	os.Exit(2)
 }
 
@@ -67,7 +71,7 @@ func fail(err error) {
 }
 
 func all(ctx context.Context, root string, args []string) int {
-	names := append(append([]string{}, check.Scenarios...), "broken", "broken-release")
+	names := append(append([]string{}, check.Scenarios...), check.BrokenScenarios...)
 	return scenarios(ctx, root, names, args, true)
 }
 
@@ -95,14 +99,14 @@ func scenarios(ctx context.Context, root string, names, args []string, printBrok
 			Max: *maxLoad, Timeout: 5 * time.Minute, Seed: uint64(time.Now().UnixNano())})
 		cleanup()
 		if err != nil {
-			fmt.Printf("%-14s ERROR %v\n", name, err)
+			fmt.Printf("%-17s ERROR %v\n", name, err)
 			code = 1
 			continue
 		}
-		broken := name == "broken" || name == "broken-release"
+		broken := slices.Contains(check.BrokenScenarios, name)
 		line := rep.Line()
 		switch {
-		case broken && rep.Verdict.Violations() > 0:
+		case broken && rep.Caught():
 			line += "  (expected: the broken lock was caught)"
 		case broken:
 			line += "  FAIL: the broken lock was NOT caught"
