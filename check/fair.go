@@ -47,6 +47,10 @@ type FairReport struct {
 //     earlier than its arrival plus waited_ms, and G's no later than G's answer.
 //  3. No data loss overlaps [W.Call, G.Ret]: a Redis that lost its data lost
 //     the queue too, and W then queued again behind G.
+//  4. W's place surely lived through G's grant: G.Ret < W.Call + W.Wait. A
+//     place lasts to the end of its waiter's wait, which the service counts
+//     from the request's arrival; past it the place may have lapsed, and a
+//     try of W's still on its way may be granted later all the same.
 //
 // The queue owes the waiters G passed, P(G), a lease before G:
 //
@@ -144,7 +148,7 @@ func checkFairID(ops []porcupine.Operation, margin int64, rep *FairReport) {
 				continue
 			}
 			waited := int64(wout.Waited)
-			if win.Ret-waited+margin < gin.Call && win.Call+waited > gin.Ret && !lost(win.Call, gin.Ret) {
+			if win.Ret-waited+margin < gin.Call && win.Call+waited > gin.Ret && gin.Ret < win.Call+int64(win.Wait) && !lost(win.Call, gin.Ret) {
 				passed = append(passed, w.op)
 				exclusivePassed = exclusivePassed || !win.shared()
 			}

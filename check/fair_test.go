@@ -43,6 +43,11 @@ func TestCheckFair(t *testing.T) {
 		{"mutex: the waiter may have been granted first", append(holder(0, ""),
 			waiting(acq(1, "a", "W", 0, "", 1000, 5, 130, OK, 20), 1000, 90),
 			acq(2, "a", "X", 0, "", 1000, 100, 101, OK, 12)), 0},
+		// W's wait ran out at 85 ms at the earliest, before X's grant; a
+		// try of W's in flight then was granted later, after its place lapsed.
+		{"mutex: the waiter's place lapsed with its wait", append(holder(0, ""),
+			waiting(acq(1, "a", "W", 0, "", 1000, 5, 500, OK, 20), 80, 480),
+			acq(2, "a", "X", 0, "", 1000, 100, 101, OK, 12)), 0},
 		{"mutex: the waiter gave up", append(holder(0, ""),
 			waiting(acq(1, "a", "W", 0, "", 1000, 5, 500, Refused, 12), 495, 480),
 			acq(2, "a", "X", 0, "", 1000, 100, 101, OK, 12)), 0},
