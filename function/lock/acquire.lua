@@ -19,10 +19,40 @@
 -- Returns {status, held, fence, pttl, retry, holders, limit, waiters,
 -- delay_left, holder, mode, then FENCE, TTL, HOLDER, MODE per lease of a
 -- MULTI lock}. status: 1 granted, 0 refused, 2 another limit.
-local MULTI = string.rep('#', 129) -- longer than any owner may be
-local owner_arg, ttl = ARGV[1], tonumber(ARGV[2])
+-- MULTI is 129 '#', longer than any owner may be; a literal, as
+-- string.rep would build it again on every call.
+local MULTI = '#################################################################################################################################'
+local owner_arg = ARGV[1]
 local cur = redis.call('HMGET', KEYS[1], 'owner', 'fence', 'holder')
-local owner, fence = cur[1], tonumber(cur[2])
+local owner = cur[1]
+
+-- The plain mutex, as fast as it can be: an exclusive lease of limit 1
+-- with no lock-delay, on a lock that is no MULTI one and has no queue. Its
+-- grant answers {1, 1, fence, ttl} alone, which the caller completes.
+local plain = ARGV[5] == '1' and ARGV[6] == 'x' and ARGV[7] == '0'
+if plain and owner ~= MULTI and owner ~= owner_arg and redis.call('EXISTS', KEYS[5]) == 0 then
+  if not owner or owner == '' then
+    -- A new fence is never below Redis' clock in microseconds (see mint),
+    -- spelt from TIME's two parts: string.format costs more than the rest.
+    if redis.replicate_commands then redis.replicate_commands() end
+    local t = redis.call('TIME')
+    local f = t[1] .. string.sub('00000' .. t[2], -6)
+    local last = tonumber(cur[2])
+    if last and last >= tonumber(f) then f = string.format('%.0f', last + 1) end
+    redis.call('HSET', KEYS[1], 'owner', owner_arg, 'fence', f, 'prev', '', 'holder', ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    redis.call(ARGV[3], KEYS[2], 'acquired ' .. f .. ' ' .. ARGV[2] .. ' x ' .. ARGV[4])
+    return {1, 1, tonumber(f), tonumber(ARGV[2])}
+  end
+  if ARGV[8] == '0' then
+    local p = redis.call('PTTL', KEYS[1])
+    return {0, 1, tonumber(cur[2]), p, p, 1, 1, 0, 0, cur[3] or '', 'x'}
+  end
+  -- a waiter: it joins the queue below
+end
+
+local ttl = tonumber(ARGV[2])
+local fence = tonumber(cur[2])
 
 local function change(kind, f, t, mode, holder)
   redis.call(ARGV[3], KEYS[2], kind .. ' ' .. f .. ' ' .. t .. ' ' .. mode .. ' ' .. holder)
@@ -44,32 +74,11 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- The plain mutex, as fast as it can be: an exclusive lease of limit 1
--- with no lock-delay, on a lock that is no MULTI one and has no queue.
-local plain = ARGV[5] == '1' and ARGV[6] == 'x' and ARGV[7] == '0'
-if plain and owner ~= MULTI then
-  if owner == owner_arg then
-    -- The holder again: an idempotent retry keeps the fence, resets the TTL.
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    change('extended', cur[2], ttl, 'x', cur[3] or '')
-    return {1, 1, fence, ttl, 0, 1, 1, redis.call('ZCARD', KEYS[5]), 0, cur[3] or '', 'x'}
-  end
-  if redis.call('EXISTS', KEYS[5]) == 0 then
-    if owner and owner ~= '' then
-      if ARGV[8] == '0' then
-        local p = redis.call('PTTL', KEYS[1])
-        return {0, 1, fence, p, p, 1, 1, 0, 0, cur[3] or '', 'x'}
-      end
-      -- a waiter: it joins the queue below
-    else
-      local _, micros = clock()
-      local f = mint(micros)
-      redis.call('HSET', KEYS[1], 'owner', owner_arg, 'fence', f, 'prev', '', 'holder', ARGV[4])
-      redis.call('PEXPIRE', KEYS[1], ttl)
-      change('acquired', f, ttl, 'x', ARGV[4])
-      return {1, 1, tonumber(f), ttl, 0, 1, 1, 0, 0, ARGV[4], 'x'}
-    end
-  end
+-- The holder again: an idempotent retry keeps the fence, resets the TTL.
+if plain and owner == owner_arg then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  change('extended', cur[2], ARGV[2], 'x', cur[3] or '')
+  return {1, 1, fence, ttl, 0, 1, 1, redis.call('ZCARD', KEYS[5]), 0, cur[3] or '', 'x'}
 end
 
 local now, micros = clock()

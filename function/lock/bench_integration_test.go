@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,4 +91,60 @@ func BenchmarkModes(b *testing.B) {
 		})
 		s.Close()
 	}
+}
+
+// BenchmarkScriptCost measures what the scripts of one acquire→release
+// cycle of a plain mutex cost Redis itself: the time redis-server spends
+// in EVALSHA (its INFO commandstats usec_per_call), without the network
+// and system calls around it, so that a change to a script can be judged
+// on its own.
+//
+//	go test -tags integration -run '^$' -bench ScriptCost -benchtime 20000x ./function/lock/
+func BenchmarkScriptCost(b *testing.B) {
+	srv := redistest.Start(b)
+	s := lock.NewRedisStore(redis.NewClient(tuning(&redis.Options{Addr: srv.Addr()})), lock.RedisOptions{Prefix: "bench:", Timeout: opTimeout})
+	defer s.Close()
+	ctx := context.Background()
+	owner := lock.NewOwner()
+	cycle := func(i int) {
+		id := fmt.Sprintf("cost/%d", i)
+		if _, err := s.Acquire(ctx, lock.AcquireRequest{ID: id, Owner: owner, TTL: 10 * time.Second}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Release(ctx, id, owner); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cycle(-1) // loads the scripts
+	rdb := srv.Client()
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		cycle(i)
+	}
+	b.StopTimer()
+	stats, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var calls, usec float64
+	for _, line := range strings.Split(stats, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:"); ok {
+			for _, f := range strings.Split(rest, ",") {
+				k, v, _ := strings.Cut(f, "=")
+				switch k {
+				case "calls":
+					calls, _ = strconv.ParseFloat(v, 64)
+				case "usec":
+					usec, _ = strconv.ParseFloat(v, 64)
+				}
+			}
+		}
+	}
+	if calls < float64(2*b.N) {
+		b.Fatalf("Redis counted %.0f EVALSHA calls for %d cycles", calls, b.N)
+	}
+	b.ReportMetric(usec/float64(b.N), "redis-µs/cycle")
 }

@@ -4,7 +4,7 @@
 -- revived here. Returns {extended, held, fence, pttl}; an "extended FENCE
 -- TTL MODE HOLDER" change message goes to KEYS[2] with the command ARGV[3].
 -- Quorum mode's masters run it with KEYS[1] alone (no MULTI locks there).
-local MULTI = string.rep('#', 129) -- see acquire.lua
+local MULTI = '#################################################################################################################################' -- see acquire.lua
 local cur = redis.call('HMGET', KEYS[1], 'owner', 'fence', 'holder')
 local owner, fence = cur[1], tonumber(cur[2]) or 0
 local ttl = tonumber(ARGV[2])

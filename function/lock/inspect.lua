@@ -3,7 +3,7 @@
 -- KEYS[4] its queue's deadlines). Writes nothing. Returns {0, held, fence,
 -- pttl, 0, holders, limit, waiters, delay_left, holder, mode, then FENCE,
 -- TTL, HOLDER, MODE per lease of a MULTI lock}, as acquire.lua's refusal.
-local MULTI = string.rep('#', 129) -- see acquire.lua
+local MULTI = '#################################################################################################################################' -- see acquire.lua
 local cur = redis.call('HMGET', KEYS[1], 'owner', 'fence', 'holder', 'limit', 'until')
 local owner, fence = cur[1], tonumber(cur[2]) or 0
 local t = redis.call('TIME')

@@ -141,6 +141,9 @@ func (s *RedisStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, er
 	}
 	switch status {
 	case 1:
+		if l.Limit == 0 { // the plain mutex's short answer: {1, 1, fence, ttl}
+			l.Holders, l.Limit, l.Mode, l.Holder = 1, 1, Exclusive, req.Holder
+		}
 		l.Owner = req.Owner
 		l.Leases = nil
 		return l, nil

@@ -10,7 +10,7 @@
 -- MULTI locks and publish no changes.
 -- The owner of a lease that expired with a lock-delay ends the delay by
 -- releasing it (the answer is still "not held": the lease had expired).
-local MULTI = string.rep('#', 129) -- see acquire.lua
+local MULTI = '#################################################################################################################################' -- see acquire.lua
 
 -- The wake-up of a mutex's release: 'released PLACE' names the first live
 -- place of the queue KEYS[6] (deadlines KEYS[7]), whose waiter alone is

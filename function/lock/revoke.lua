@@ -8,7 +8,7 @@
 -- (PUBLISH or SPUBLISH), and a "revoked FENCE 0 MODE HOLDER" change message
 -- per lease goes to KEYS[3] with ARGV[3].
 -- Returns {revoked, held, fence, pttl}: {0, 0, fence, 0} when nobody held it.
-local MULTI = string.rep('#', 129) -- see acquire.lua
+local MULTI = '#################################################################################################################################' -- see acquire.lua
 local cur = redis.call('HMGET', KEYS[1], 'owner', 'fence', 'holder')
 local owner, fence = cur[1], tonumber(cur[2]) or 0
 if owner == MULTI then
