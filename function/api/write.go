@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 
 	"handler/function/function/lock"
 )
@@ -41,8 +42,9 @@ func WriteResult(w http.ResponseWriter, id string, lease lock.Lease, err error) 
 // Write writes env as JSON with status; a 503 and a 429 carry Retry-After.
 func Write(w http.ResponseWriter, status int, env Envelope) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	// Canonical keys and shared values: Set would allocate both per answer.
+	h["Content-Type"] = contentTypeJSON
+	h["Cache-Control"] = noStore
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		h.Set("Retry-After", "1")
 	}
@@ -50,8 +52,24 @@ func Write(w http.ResponseWriter, status int, env Envelope) {
 		h.Set("WWW-Authenticate", `Bearer realm="candado"`)
 	}
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(env) // a client that hung up gets nothing more
+	bp := bodies.Get().(*[]byte)
+	defer bodies.Put(bp)
+	if b, ok := appendEnvelope((*bp)[:0], env); ok {
+		_, _ = w.Write(b) // a client that hung up gets nothing more
+		if cap(b) <= 64<<10 {
+			*bp = b
+		}
+		return
+	}
+	_ = json.NewEncoder(w).Encode(env)
 }
+
+var (
+	contentTypeJSON = []string{"application/json"}
+	noStore         = []string{"no-store"}
+	// bodies holds the buffers answers are encoded into.
+	bodies = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+)
 
 // EchoID is the id an error answer may echo: id when it is a valid lock id,
 // else "", so answers never repeat what did not parse.
