@@ -21,10 +21,10 @@ func ScriptHashes() []string { return hashes(singleScripts) }
 // QuorumScriptHashes are those a QuorumStore's Warm loads on each master.
 func QuorumScriptHashes() []string { return hashes(quorumScripts) }
 
-func hashes(ls []loadable) []string {
+func hashes(ls []*lua) []string {
 	var h []string
 	for _, l := range ls {
-		h = append(h, l.script.Hash())
+		h = append(h, l.get().Hash())
 	}
 	return h
 }

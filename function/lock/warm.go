@@ -19,21 +19,11 @@ type Warmer interface {
 	Warm(ctx context.Context) error
 }
 
-// loadable is a script with its source, which SCRIPT LOAD sends. (A
-// redis.Script's Load is not for pipelines: it would keep the empty answer
-// of a queued command as the script's hash.)
-type loadable struct {
-	script *redis.Script
-	src    string
-}
-
 // singleScripts are the scripts a RedisStore sends through its pipeliner.
-var singleScripts = []loadable{{acquireScript, acquireLua}, {releaseScript, releaseLua}, {heartbeatScript, heartbeatLua},
-	{inspectScript, inspectLua}, {leaveScript, leaveLua}, {revokeScript, revokeLua}}
+var singleScripts = []*lua{acquireScript, releaseScript, heartbeatScript, inspectScript, leaveScript, revokeScript}
 
 // quorumScripts are the scripts a QuorumStore runs on each master.
-var quorumScripts = []loadable{{quorumReadScript, quorumReadLua}, {quorumAcquireScript, quorumAcquireLua}, {quorumUndoScript, quorumUndoLua},
-	{releaseScript, releaseLua}, {heartbeatScript, heartbeatLua}, {inspectScript, inspectLua}, {revokeScript, revokeLua}}
+var quorumScripts = []*lua{quorumReadScript, quorumAcquireScript, quorumUndoScript, releaseScript, heartbeatScript, inspectScript, revokeScript}
 
 // Warm loads the store's scripts with SCRIPT LOAD, in one round trip on the
 // connection it dials, which then stays in the pool. Once every script is
@@ -41,14 +31,15 @@ var quorumScripts = []loadable{{quorumReadScript, quorumReadLua}, {quorumAcquire
 // always).
 func (s *RedisStore) Warm(ctx context.Context) error { return s.warm(ctx, singleScripts) }
 
-func (s *RedisStore) warm(ctx context.Context, scripts []loadable) error {
+func (s *RedisStore) warm(ctx context.Context, scripts []*lua) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	cmds := make([]*redis.StringCmd, len(scripts))
 	var err error
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
 		// A Cluster's SCRIPT LOAD goes to every master; in a pipeline it
-		// would go to one node only.
+		// would go to one node only. (Not redis.Script's Load, which in a
+		// pipeline would keep a queued command's empty answer as its hash.)
 		for i, sc := range scripts {
 			if cmds[i] = cc.ScriptLoad(ctx, sc.src); cmds[i].Err() != nil {
 				break
@@ -71,8 +62,8 @@ func (s *RedisStore) warm(ctx context.Context, scripts []loadable) error {
 			break
 		}
 		var sha string
-		if sha, err = cmds[i].Result(); err == nil && sha != sc.script.Hash() {
-			err = fmt.Errorf("SCRIPT LOAD answered %q for a script whose SHA1 is %s", sha, sc.script.Hash())
+		if sha, err = cmds[i].Result(); err == nil && sha != sc.get().Hash() {
+			err = fmt.Errorf("SCRIPT LOAD answered %q for a script whose SHA1 is %s", sha, sc.get().Hash())
 		}
 	}
 	if err != nil {
