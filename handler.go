@@ -41,6 +41,9 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 		return err
 	}
 	f.svc.Store(svc)
+	// Dial Redis and load the scripts while the first request is on its
+	// way; Ready and Handle do not wait for it.
+	go func() { _ = svc.Warm(context.WithoutCancel(ctx)) }()
 	return nil
 }
 

@@ -129,6 +129,27 @@ func (s *Service) Ready(ctx context.Context) error {
 	return s.store.Ping(ctx)
 }
 
+// WarmTimeout bounds Warm: it gives up after this long whatever its context.
+const WarmTimeout = 2 * time.Second
+
+// Warm gets the backend ready for the first lock call ahead of it: it dials
+// Redis and loads the lock scripts, so the first acquire finds a connection
+// in the pool and sends no script source. It is for a goroutine started with
+// the process: it never blocks start-up or readiness, and a failure (Redis
+// down, say) changes nothing but the first call's cost, which dials and
+// answers as it would have. It returns within WarmTimeout, each round trip
+// within CANDADO_BACKEND_TIMEOUT. An unusable configuration has nothing to
+// warm.
+func (s *Service) Warm(ctx context.Context) error {
+	w, ok := s.store.(lock.Warmer)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, WarmTimeout)
+	defer cancel()
+	return w.Warm(ctx)
+}
+
 // Unusable returns why the configuration cannot serve locks, or nil.
 func (s *Service) Unusable() error {
 	if s.unusable == nil {

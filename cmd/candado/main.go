@@ -93,6 +93,9 @@ func serve() int {
 		return 2
 	}
 	defer svc.Close()
+	// Dial Redis and load the scripts while the server starts listening;
+	// nothing waits for it (see function.Service.Warm).
+	go func() { _ = svc.Warm(context.Background()) }()
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {

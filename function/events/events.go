@@ -76,7 +76,6 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -93,7 +92,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 
 	"handler/function/function/access"
@@ -198,7 +196,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
+	msg := newHTTPMessage(r.Header, body)
 	switch enc := msg.ReadEncoding(); enc {
 	case binding.EncodingBinary, binding.EncodingStructured:
 		a := h.single(ctx, msg)
@@ -212,7 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ctx = binding.WithForceBinary(ctx)
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		_ = cehttp.WriteResponseWriter(ctx, binding.ToMessage(a.reply), http.StatusOK, w) // the client is gone
+		_ = writeResponse(ctx, binding.ToMessage(a.reply), http.StatusOK, w) // the client is gone
 	case binding.EncodingBatch:
 		h.batch(ctx, w, body)
 	default:

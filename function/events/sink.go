@@ -14,7 +14,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 
 	"handler/function/function/api"
@@ -226,7 +225,7 @@ func (s *Sink) post(n notification) error {
 	if err != nil {
 		return err
 	}
-	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(&e), req); err != nil {
+	if err := writeRequest(binding.WithForceBinary(ctx), binding.ToMessage(&e), req); err != nil {
 		return err
 	}
 	resp, err := s.client.Do(req)

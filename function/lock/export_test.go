@@ -14,3 +14,17 @@ func SetChangesIdle(d time.Duration) time.Duration {
 	changesIdle = d
 	return old
 }
+
+// ScriptHashes are the hashes of the scripts a RedisStore's Warm loads.
+func ScriptHashes() []string { return hashes(singleScripts) }
+
+// QuorumScriptHashes are those a QuorumStore's Warm loads on each master.
+func QuorumScriptHashes() []string { return hashes(quorumScripts) }
+
+func hashes(ls []*lua) []string {
+	var h []string
+	for _, l := range ls {
+		h = append(h, l.get().Hash())
+	}
+	return h
+}

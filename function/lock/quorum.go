@@ -22,9 +22,9 @@ var (
 	//go:embed quorum_undo.lua
 	quorumUndoLua string
 
-	quorumReadScript    = redis.NewScript(quorumReadLua)
-	quorumAcquireScript = redis.NewScript(quorumAcquireLua)
-	quorumUndoScript    = redis.NewScript(quorumUndoLua)
+	quorumReadScript    = newLua(quorumReadLua)
+	quorumAcquireScript = newLua(quorumAcquireLua)
+	quorumUndoScript    = newLua(quorumUndoLua)
 )
 
 // QuorumStore keeps leases on N independent Redis masters (N odd), in the
@@ -199,9 +199,9 @@ func (q *QuorumStore) fanout(ctx context.Context, op masterOp, enough func([]rep
 }
 
 // script is an op that evaluates one script answering a quorumReply.
-func script(s *redis.Script, keys []string, args ...any) masterOp {
+func script(s *lua, keys []string, args ...any) masterOp {
 	return func(ctx context.Context, _ int, m *RedisStore) (answer, error) {
-		res, err := s.Run(ctx, m.rdb, keys, args...).Slice()
+		res, err := s.get().Run(ctx, m.rdb, keys, args...).Slice()
 		if err != nil {
 			return answer{}, err
 		}
@@ -230,7 +230,7 @@ const readMine = 1
 // answering {mine, held, fence, pttl, time_us}.
 func readScript(keys []string, owner string) masterOp {
 	return func(ctx context.Context, _ int, m *RedisStore) (answer, error) {
-		res, err := quorumReadScript.Run(ctx, m.rdb, keys, owner).Int64Slice()
+		res, err := quorumReadScript.get().Run(ctx, m.rdb, keys, owner).Int64Slice()
 		if err != nil {
 			return answer{}, err
 		}

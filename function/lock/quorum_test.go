@@ -63,7 +63,7 @@ func TestQuorumGrantNeverRewritesTheCallersLease(t *testing.T) {
 	m.SetTTL(key, time.Second)
 	grant := func(owner string, ttl time.Duration, fence int64) []int64 {
 		t.Helper()
-		res, err := quorumAcquireScript.Run(ctx, rdb, []string{key}, owner, ms(ttl), fence).Int64Slice()
+		res, err := quorumAcquireScript.get().Run(ctx, rdb, []string{key}, owner, ms(ttl), fence).Int64Slice()
 		if err != nil {
 			t.Fatal(err)
 		}

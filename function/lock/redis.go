@@ -24,12 +24,12 @@ var (
 
 	// Scripts are sent by EVAL until one call succeeded, then by EVALSHA
 	// (EVAL again after a NOSCRIPT); see pipeliner.exec. Start-up does no
-	// I/O to load them.
-	acquireScript   = redis.NewScript(acquireLua)
-	releaseScript   = redis.NewScript(releaseLua)
-	heartbeatScript = redis.NewScript(heartbeatLua)
-	inspectScript   = redis.NewScript(inspectLua)
-	leaveScript     = redis.NewScript(leaveLua)
+	// I/O to load them (Warm does, when asked).
+	acquireScript   = newLua(acquireLua)
+	releaseScript   = newLua(releaseLua)
+	heartbeatScript = newLua(heartbeatLua)
+	inspectScript   = newLua(inspectLua)
+	leaveScript     = newLua(leaveLua)
 )
 
 // RedisOptions tunes a RedisStore.
@@ -141,7 +141,7 @@ func (s *RedisStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, er
 	}
 	id := req.ID
 	keys := []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueKey(id), s.queueDeadlinesKey(id), s.channel(id)}
-	l, status, err := s.run(ctx, acquireScript, id, keys, req.Owner, ms(req.TTL), changesCmd, req.Holder,
+	l, status, err := s.run(ctx, acquireScript.get(), id, keys, req.Owner, ms(req.TTL), changesCmd, req.Holder,
 		req.limit(), modeArg(req.Mode), ms(req.LockDelay), ms(hold), s.publishCmd())
 	if err != nil {
 		return l, err
@@ -169,7 +169,7 @@ func (s *RedisStore) Leave(ctx context.Context, req AcquireRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	id := req.ID
-	err := leaveScript.Run(ctx, s.rdb, []string{s.queueKey(id), s.queueDeadlinesKey(id), s.channel(id)},
+	err := leaveScript.get().Run(ctx, s.rdb, []string{s.queueKey(id), s.queueDeadlinesKey(id), s.channel(id)},
 		queuePlace(req), s.publishCmd()).Err()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -179,7 +179,7 @@ func (s *RedisStore) Leave(ctx context.Context, req AcquireRequest) error {
 
 // Release gives the lease back if owner holds it.
 func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, error) {
-	l, status, err := s.run(ctx, releaseScript, id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id),
+	l, status, err := s.run(ctx, releaseScript.get(), id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id),
 		s.queueKey(id), s.queueDeadlinesKey(id)},
 		owner, ms(s.opts.Tombstone), s.publishCmd(), changesCmd)
 	if err != nil {
@@ -194,7 +194,7 @@ func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, erro
 
 // Heartbeat extends owner's live lease to ttl from now.
 func (s *RedisStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
-	l, status, err := s.run(ctx, heartbeatScript, id, []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)},
+	l, status, err := s.run(ctx, heartbeatScript.get(), id, []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)},
 		owner, ms(ttl), changesCmd)
 	if err != nil {
 		return l, err
@@ -208,7 +208,7 @@ func (s *RedisStore) Heartbeat(ctx context.Context, id, owner string, ttl time.D
 
 // Inspect reports the lock's state and every live lease, owners blank.
 func (s *RedisStore) Inspect(ctx context.Context, id string) (Lease, error) {
-	l, _, err := s.run(ctx, inspectScript, id, []string{s.Key(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueDeadlinesKey(id)})
+	l, _, err := s.run(ctx, inspectScript.get(), id, []string{s.Key(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueDeadlinesKey(id)})
 	if err == nil && l.Held && len(l.Leases) == 0 {
 		l.Leases = []LeaseInfo{{Fence: l.Fence, TTL: l.TTL, Holder: l.Holder, Mode: l.Mode}}
 	}

@@ -3,14 +3,12 @@ package lock
 import (
 	"context"
 	_ "embed"
-
-	"github.com/redis/go-redis/v9"
 )
 
 var (
 	//go:embed revoke.lua
 	revokeLua    string
-	revokeScript = redis.NewScript(revokeLua)
+	revokeScript = newLua(revokeLua)
 )
 
 // Revoker ends a lease whoever holds it. Operators use it on a holder that
@@ -26,7 +24,7 @@ type Revoker interface {
 
 // Revoke ends the lease on id; see Revoker.
 func (s *RedisStore) Revoke(ctx context.Context, id string) (Lease, error) {
-	l, status, err := s.run(ctx, revokeScript, id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)},
+	l, status, err := s.run(ctx, revokeScript.get(), id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)},
 		ms(s.opts.Tombstone), s.publishCmd(), changesCmd)
 	if err != nil {
 		return l, err

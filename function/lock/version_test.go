@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -79,14 +80,20 @@ func readCommand(rd *bufio.Reader) ([]string, error) {
 	}
 	args := make([]string, n)
 	for i := range args {
-		if _, err := rd.ReadString('\n'); err != nil { // $len
-			return nil, err
-		}
-		v, err := rd.ReadString('\n')
+		head, err := rd.ReadString('\n') // $len
 		if err != nil {
 			return nil, err
 		}
-		args[i] = strings.TrimSuffix(v, "\r\n")
+		size, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+		if err != nil {
+			return nil, err
+		}
+		// By its length: a script's source spans many lines.
+		v := make([]byte, size+2)
+		if _, err := io.ReadFull(rd, v); err != nil {
+			return nil, err
+		}
+		args[i] = string(v[:size])
 	}
 	return args, nil
 }

@@ -89,21 +89,22 @@ func main() {
 
 // scaffold writes main into a new module under dir that requires
 // handler/function from root by a replace, with root's requirements and
-// go.sum (as the platforms' builds do), and builds it.
-func (e *env) scaffold(name, main string, withFunction bool) (string, error) {
+// go.sum (as the platforms' builds do), and builds it; with root "" it
+// requires nothing.
+func (e *env) scaffold(name, main, root string) (string, error) {
 	src := filepath.Join(e.dir, "src-"+name)
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return "", err
 	}
 	gomod := "module " + name + "\n\ngo 1.24.0\n"
-	if withFunction {
-		root, err := os.ReadFile(filepath.Join(e.o.root, "go.mod"))
+	if root != "" {
+		mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
 		if err != nil {
 			return "", err
 		}
-		_, rest, _ := strings.Cut(string(root), "\n")
-		gomod = "module " + name + "\n" + rest + "\nrequire handler/function v0.0.0-00010101000000-000000000000\n\nreplace handler/function => " + e.o.root + "\n"
-		sum, err := os.ReadFile(filepath.Join(e.o.root, "go.sum"))
+		_, rest, _ := strings.Cut(string(mod), "\n")
+		gomod = "module " + name + "\n" + rest + "\nrequire handler/function v0.0.0-00010101000000-000000000000\n\nreplace handler/function => " + root + "\n"
+		sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 		if err != nil {
 			return "", err
 		}
@@ -134,12 +135,21 @@ func coldstart(ctx context.Context, e *env) error {
 	if bin, ok := e.bins["compare"]; ok {
 		builds = append(builds, &build{name: "cmd/candado@" + e.o.compare, bin: bin})
 	}
-	for _, s := range []struct{ name, label, main string }{
-		{"openfaas", "OpenFaaS style (function.Handle)", openfaasMain},
-		{"knative", "Knative style (New, Start, Handle)", knativeMain},
-		{"bare", "bare Go HTTP server", bareMain},
-	} {
-		bin, err := e.scaffold(s.name, s.main, s.name != "bare")
+	type scaffolded struct{ name, label, main, root string }
+	mains := []scaffolded{
+		{"openfaas", "OpenFaaS style (function.Handle)", openfaasMain, e.o.root},
+		{"knative", "Knative style (New, Start, Handle)", knativeMain, e.o.root},
+	}
+	if e.compareSrc != "" {
+		// The platform builds of -compare's revision too, each beside its own.
+		mains = []scaffolded{mains[0],
+			{"openfaas-compare", "OpenFaaS style@" + e.o.compare, openfaasMain, e.compareSrc},
+			mains[1],
+			{"knative-compare", "Knative style@" + e.o.compare, knativeMain, e.compareSrc}}
+	}
+	mains = append(mains, scaffolded{"bare", "bare Go HTTP server", bareMain, ""})
+	for _, s := range mains {
+		bin, err := e.scaffold(s.name, s.main, s.root)
 		if err != nil {
 			return err
 		}

@@ -60,7 +60,7 @@ func main() {
 	flag.IntVar(&o.memLocks, "locks", 100000, "locks of the Redis memory figures")
 	flag.IntVar(&o.waiters, "waiters", 10000, "waiting acquires of the service memory figure")
 	flag.BoolVar(&o.etcdTmpfs, "etcd-tmpfs", true, "keep etcd's data in /dev/shm, where fsync costs little (Redis persists nothing)")
-	flag.StringVar(&o.compare, "compare", "", "a git revision whose cmd/candado is measured beside the working tree's (cycles, contended and cold start), to measure one change alone")
+	flag.StringVar(&o.compare, "compare", "", "a git revision whose cmd/candado is measured beside the working tree's (cycles, contended and cold start; cold start also builds its OpenFaaS and Knative style mains), to measure one change alone")
 	flag.StringVar(&only, "only", "cycles,contended,memory,coldstart,cost", "which tables to print; also cost (CPU, syscalls per cycle), and ab (with -compare), which measures one change alone")
 	flag.Parse()
 	for _, f := range strings.Split(conc, ",") {
@@ -142,6 +142,8 @@ type env struct {
 	dir   string
 	redis *proc.Redis
 	bins  map[string]string // name → built binary
+	// compareSrc is the tree of -compare's revision, or "".
+	compareSrc string
 }
 
 func run(ctx context.Context, o options) error {
@@ -177,6 +179,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		e.bins["compare"] = out
+		e.compareSrc = src
 	}
 	e.redis, err = proc.StartRedis(dir)
 	if err != nil {
