@@ -56,7 +56,7 @@ func (c Change) Held() bool { return c.Kind == ChangeAcquired || c.Kind == Chang
 const changesCmd = "PUBLISH"
 
 // changes is the channel the scripts publish lock id's changes on.
-func (s *RedisStore) changes(id string) string { return s.Key(id) + ":changes" }
+func (s *RedisStore) changes(id string) string { return s.Key(id) + changesSuffix }
 
 // changesPattern matches the change channel of every lock.
 func (s *RedisStore) changesPattern() string { return globEscape(s.opts.Prefix) + "{*}:changes" }

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -91,19 +92,61 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 // so every key and channel of a lock share a slot.
 func (s *RedisStore) Key(id string) string { return s.opts.Prefix + "{" + id + "}" }
 
-func (s *RedisStore) channel(id string) string { return s.Key(id) + ":released" }
+func (s *RedisStore) channel(id string) string { return s.Key(id) + releasedSuffix }
 
 // leasesKey and leaseInfoKey hold the leases of a semaphore, of shared
 // leases and of leases with a lock-delay (see acquire.lua).
-func (s *RedisStore) leasesKey(id string) string    { return s.Key(id) + ":leases" }
-func (s *RedisStore) leaseInfoKey(id string) string { return s.Key(id) + ":lease" }
+func (s *RedisStore) leasesKey(id string) string    { return s.Key(id) + leasesSuffix }
+func (s *RedisStore) leaseInfoKey(id string) string { return s.Key(id) + leaseInfoSuffix }
 
-// queueSuffix follows a lock's key in its queue's.
-const queueSuffix = ":queue"
+// The suffixes that follow a lock's key (Key) in the names of its other
+// keys and its wake-up channel.
+const (
+	releasedSuffix       = ":released"
+	changesSuffix        = ":changes"
+	leasesSuffix         = ":leases"
+	leaseInfoSuffix      = ":lease"
+	queueSuffix          = ":queue"
+	queueDeadlinesSuffix = ":queue:deadlines"
+)
+
+// The keys each script takes, as suffixes of the lock's key ("" is the
+// key itself), in the script's order.
+var (
+	acquireKeys   = []string{"", changesSuffix, leasesSuffix, leaseInfoSuffix, queueSuffix, queueDeadlinesSuffix, releasedSuffix}
+	releaseKeys   = []string{"", releasedSuffix, changesSuffix, leasesSuffix, leaseInfoSuffix, queueSuffix, queueDeadlinesSuffix}
+	heartbeatKeys = []string{"", changesSuffix, leasesSuffix, leaseInfoSuffix}
+	inspectKeys   = []string{"", leasesSuffix, leaseInfoSuffix, queueDeadlinesSuffix}
+)
+
+// keysOf returns lock id's keys with suffixes, all of them substrings of one
+// string: one allocation for their bytes instead of one per key.
+func (s *RedisStore) keysOf(id string, suffixes []string) []string {
+	base := len(s.opts.Prefix) + len(id) + 2
+	n := 0
+	for _, x := range suffixes {
+		n += base + len(x)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, x := range suffixes {
+		b.WriteString(s.opts.Prefix)
+		b.WriteByte('{')
+		b.WriteString(id)
+		b.WriteByte('}')
+		b.WriteString(x)
+	}
+	all := b.String()
+	keys := make([]string, len(suffixes))
+	for i, x := range suffixes {
+		keys[i], all = all[:base+len(x)], all[base+len(x):]
+	}
+	return keys
+}
 
 // queueKey and queueDeadlinesKey are the lock's queue of waiters.
 func (s *RedisStore) queueKey(id string) string          { return s.Key(id) + queueSuffix }
-func (s *RedisStore) queueDeadlinesKey(id string) string { return s.Key(id) + ":queue:deadlines" }
+func (s *RedisStore) queueDeadlinesKey(id string) string { return s.Key(id) + queueDeadlinesSuffix }
 
 func (s *RedisStore) publishCmd() string {
 	if s.opts.Sharded {
@@ -140,7 +183,7 @@ func (s *RedisStore) Acquire(ctx context.Context, req AcquireRequest) (Lease, er
 		hold = max(min(req.Wait, QueueHold), time.Millisecond)
 	}
 	id := req.ID
-	keys := []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueKey(id), s.queueDeadlinesKey(id), s.channel(id)}
+	keys := s.keysOf(id, acquireKeys)
 	l, status, err := s.run(ctx, acquireScript.get(), id, keys, req.Owner, ms(req.TTL), changesCmd, req.Holder,
 		req.limit(), modeArg(req.Mode), ms(req.LockDelay), ms(hold), s.publishCmd())
 	if err != nil {
@@ -179,8 +222,7 @@ func (s *RedisStore) Leave(ctx context.Context, req AcquireRequest) error {
 
 // Release gives the lease back if owner holds it.
 func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, error) {
-	l, status, err := s.run(ctx, releaseScript.get(), id, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id),
-		s.queueKey(id), s.queueDeadlinesKey(id)},
+	l, status, err := s.run(ctx, releaseScript.get(), id, s.keysOf(id, releaseKeys),
 		owner, ms(s.opts.Tombstone), s.publishCmd(), changesCmd)
 	if err != nil {
 		return l, err
@@ -194,7 +236,7 @@ func (s *RedisStore) Release(ctx context.Context, id, owner string) (Lease, erro
 
 // Heartbeat extends owner's live lease to ttl from now.
 func (s *RedisStore) Heartbeat(ctx context.Context, id, owner string, ttl time.Duration) (Lease, error) {
-	l, status, err := s.run(ctx, heartbeatScript.get(), id, []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)},
+	l, status, err := s.run(ctx, heartbeatScript.get(), id, s.keysOf(id, heartbeatKeys),
 		owner, ms(ttl), changesCmd)
 	if err != nil {
 		return l, err
@@ -208,7 +250,7 @@ func (s *RedisStore) Heartbeat(ctx context.Context, id, owner string, ttl time.D
 
 // Inspect reports the lock's state and every live lease, owners blank.
 func (s *RedisStore) Inspect(ctx context.Context, id string) (Lease, error) {
-	l, _, err := s.run(ctx, inspectScript.get(), id, []string{s.Key(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueDeadlinesKey(id)})
+	l, _, err := s.run(ctx, inspectScript.get(), id, s.keysOf(id, inspectKeys))
 	if err == nil && l.Held && len(l.Leases) == 0 {
 		l.Leases = []LeaseInfo{{Fence: l.Fence, TTL: l.TTL, Holder: l.Holder, Mode: l.Mode}}
 	}

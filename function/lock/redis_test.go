@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -328,5 +329,24 @@ func TestReleaseOfTombstoneByAnotherIsFree(t *testing.T) {
 	// A repeated release by the holder itself still succeeds (idempotent).
 	if _, err := s.Release(ctx, "job", "alice"); err != nil {
 		t.Fatalf("repeated release by the holder: %v", err)
+	}
+}
+
+// keysOf names the same keys as the one-key helpers, in each script's order.
+func TestKeysOfMatchesTheKeyNames(t *testing.T) {
+	s := &RedisStore{opts: RedisOptions{Prefix: "candado:"}}
+	id := "jobs/nightly{x}"
+	for _, tc := range []struct {
+		suffixes []string
+		want     []string
+	}{
+		{acquireKeys, []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueKey(id), s.queueDeadlinesKey(id), s.channel(id)}},
+		{releaseKeys, []string{s.Key(id), s.channel(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueKey(id), s.queueDeadlinesKey(id)}},
+		{heartbeatKeys, []string{s.Key(id), s.changes(id), s.leasesKey(id), s.leaseInfoKey(id)}},
+		{inspectKeys, []string{s.Key(id), s.leasesKey(id), s.leaseInfoKey(id), s.queueDeadlinesKey(id)}},
+	} {
+		if got := s.keysOf(id, tc.suffixes); !slices.Equal(got, tc.want) {
+			t.Errorf("keysOf = %q, want %q", got, tc.want)
+		}
 	}
 }
