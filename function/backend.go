@@ -55,7 +55,6 @@ func newSentinelClient(cfg Config) (redis.UniversalClient, error) {
 	u.MasterName, u.Addrs = cfg.RedisMasterName, addrs
 	// The URLs' credentials, database and TLS are the master's.
 	u.Username, u.Password, u.DB, u.TLSConfig = base.Username, base.Password, base.DB, base.TLSConfig
-	u.Dialer = dialer(u.DialTimeout, u.TLSConfig)
 	return redis.NewFailoverClient(u.Failover()), nil
 }
 
@@ -73,7 +72,6 @@ func newClusterClient(cfg Config) (redis.UniversalClient, error) {
 	// network error whatever MaxRetries says; the lock store marks its
 	// scripts NoRetry, so a lost answer is a 503 instead.
 	u.MaxRedirects = 3
-	u.Dialer = dialer(u.DialTimeout, u.TLSConfig)
 	return redis.NewClusterClient(u.Cluster()), nil
 }
 
@@ -158,7 +156,6 @@ func tune(opt *redis.Options, timeout time.Duration) {
 	opt.MinIdleConns = t.MinIdleConns
 	opt.Protocol = t.Protocol
 	opt.DisableIdentity = t.DisableIdentity
-	opt.Dialer = dialer(opt.DialTimeout, opt.TLSConfig)
 }
 
 // newRedisClient is a client of one Redis at url with the shared tuning.
