@@ -127,7 +127,7 @@ func clusterViaProxies(t *testing.T, srvs []*redistest.Server) (*redis.ClusterCl
 var countScript = redis.NewScript(`return {redis.call('INCR', KEYS[1]), 0, 0, 0}`)
 
 func countCall(ctx context.Context, key string) *scriptCall {
-	return &scriptCall{ctx: ctx, script: countScript, keys: []string{key}}
+	return &scriptCall{ctx: ctx, script: countScript, keys: []string{key}, done: make(chan struct{})}
 }
 
 // A script whose answer was lost to a connection reset runs once: its call

@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,30 +9,29 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// pipeliner sends the scripts of concurrent calls to Redis together. A call
-// made while fewer than maxSenders batches are on the wire goes out at
-// once, from its caller's goroutine; one made while they are all busy
-// waits in pending. A sender that is done hands the turn to the first
-// waiting caller, which sends everything pending as one pipeline, one
-// write and one read for the lot. Batches grow by themselves with the
-// load, as with Nagle's algorithm but without waiting: nobody holds a call
-// back for company. Every caller is woken once at most, for its answer or
-// for its turn to send: there are no worker goroutines to hand calls to
-// and back, which cost more than the batching saved at a few clients.
+// pipeliner sends the scripts of concurrent calls to Redis together: a few
+// workers each take every call waiting in the queue and send them as one
+// pipeline, one write and one read for the lot. Under load that saves most
+// of the system calls on both sides; a lone call goes out at once, from its
+// caller's goroutine. Batches
+// grow by themselves with the load, as with Nagle's algorithm but without
+// waiting: a worker never holds a call back for company.
 type pipeliner struct {
 	rdb     redis.UniversalClient
 	timeout time.Duration
-	senders int // at most this many batches on the wire at once
-
-	mu      sync.Mutex
-	sending int           // batches on the wire now
-	pending []*scriptCall // calls waiting for a sender, oldest first
-	closed  bool
+	workers int
+	queue   chan *scriptCall
+	quit    chan struct{}
+	start   sync.Once
+	stop    sync.Once
+	wg      sync.WaitGroup
 	// evalled is set once a script call succeeded; until then calls send
 	// EVAL, from then on EVALSHA. The first call of a process sends the
 	// script itself, which on a cold start saves the round trip of an
 	// EVALSHA answered NOSCRIPT.
 	evalled atomic.Bool
+	// inflight counts the calls in do.
+	inflight atomic.Int64
 }
 
 // maxBatch bounds a pipeline, so one slow batch cannot hold many callers.
@@ -46,107 +44,89 @@ type scriptCall struct {
 	args   []any
 	res    []any
 	err    error
-	// wake says, once, that res and err are set or, with lead set, that
-	// this call's goroutine is to send the pending batch.
-	wake chan struct{}
-	lead bool // guarded by pipeliner.mu
+	done   chan struct{}
 }
 
-func newPipeliner(rdb redis.UniversalClient, timeout time.Duration, senders int) *pipeliner {
-	return &pipeliner{rdb: rdb, timeout: timeout, senders: senders}
+func newPipeliner(rdb redis.UniversalClient, timeout time.Duration, workers int) *pipeliner {
+	return &pipeliner{rdb: rdb, timeout: timeout, workers: workers,
+		queue: make(chan *scriptCall, maxBatch*workers), quit: make(chan struct{})}
 }
 
 // do runs script and returns its answer; a ctx that ends first leaves the
 // call to run or not, as with any request whose answer was lost.
 func (p *pipeliner) do(ctx context.Context, script *redis.Script, keys []string, args []any) ([]any, error) {
-	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args}
-	p.mu.Lock()
-	switch {
-	case p.closed:
-		p.mu.Unlock()
-		return nil, ErrClosed
-	case p.sending < p.senders:
-		p.sending++
-		p.mu.Unlock()
+	p.start.Do(func() {
+		p.wg.Add(p.workers)
+		for range p.workers {
+			go p.work()
+		}
+	})
+	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{})}
+	// With no other call in flight there is nothing to batch with: send it
+	// from this goroutine, sparing the two hand-offs to a worker and back.
+	if p.inflight.Add(1) == 1 {
+		defer p.inflight.Add(-1)
+		select {
+		case <-p.quit:
+			return nil, ErrClosed
+		default:
+		}
 		p.exec([]*scriptCall{c})
-		p.pass()
 		return c.res, c.err
 	}
-	c.wake = make(chan struct{}, 1)
-	p.pending = append(p.pending, c)
-	p.mu.Unlock()
+	defer p.inflight.Add(-1)
 	select {
-	case <-c.wake:
+	case p.queue <- c:
 	case <-ctx.Done():
-		p.mu.Lock()
-		i := slices.Index(p.pending, c)
-		if i >= 0 {
-			p.pending = slices.Delete(p.pending, i, i+1)
-		}
-		lead := c.lead
-		p.mu.Unlock()
-		if lead { // given the turn as its caller gave up: pass it on
-			p.pass()
-		}
-		// Still pending, it is not sent; in a batch on the wire, its answer
-		// is lost to this caller.
 		return nil, ctx.Err()
+	case <-p.quit:
+		return nil, ErrClosed
 	}
-	if c.lead {
-		p.sendPending(c)
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.quit:
+		return nil, ErrClosed
 	}
-	return c.res, c.err
 }
 
-// sendPending sends lead's call and the pending ones, up to maxBatch in
-// all, then passes the turn on. A call whose caller gave up while it
-// waited is not sent: the caller was told it failed, and a late release or
-// undo carried out behind its back could end a lease its owner has taken
-// again since.
-func (p *pipeliner) sendPending(lead *scriptCall) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		lead.err = ErrClosed
-		p.pass()
-		return
-	}
-	n := min(len(p.pending), maxBatch-1)
-	batch := append(make([]*scriptCall, 0, n+1), lead)
-	batch = append(batch, p.pending[:n]...)
-	p.pending = slices.Delete(p.pending, 0, n)
-	p.mu.Unlock()
-	live := make([]*scriptCall, 0, len(batch))
-	for _, c := range batch {
-		if err := c.ctx.Err(); err != nil {
-			c.err = err
-			continue
+func (p *pipeliner) work() {
+	defer p.wg.Done()
+	batch := make([]*scriptCall, 0, maxBatch)
+	for {
+		select {
+		case c := <-p.queue:
+			batch = append(batch[:0], c)
+		case <-p.quit:
+			return
 		}
-		live = append(live, c)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-p.queue:
+				batch = append(batch, c)
+			default:
+				break fill
+			}
+		}
+		// A call whose caller gave up while it queued is not sent: the
+		// caller was told it failed, and a late release or undo carried out
+		// behind its back could end a lease its owner has taken again since.
+		live := batch[:0]
+		for _, c := range batch {
+			if err := c.ctx.Err(); err != nil {
+				c.err = err
+				close(c.done)
+				continue
+			}
+			live = append(live, c)
+		}
+		if len(live) > 0 {
+			p.exec(live)
+		}
 	}
-	if len(live) > 0 {
-		p.exec(live)
-	}
-	for _, c := range batch[1:] {
-		c.wake <- struct{}{}
-	}
-	p.pass()
-}
-
-// pass ends a sender's turn: it goes to the first pending call, whose
-// goroutine, woken, sends what is pending; with none, there is one sender
-// fewer.
-func (p *pipeliner) pass() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.pending) == 0 || p.closed {
-		p.sending--
-		return
-	}
-	next := p.pending[0]
-	p.pending = slices.Delete(p.pending, 0, 1)
-	next.lead = true
-	next.wake <- struct{}{}
 }
 
 // exec sends batch. A lone call runs under its caller's context; a batch
@@ -166,6 +146,7 @@ func (p *pipeliner) exec(batch []*scriptCall) {
 		if c.err == nil {
 			p.evalled.Store(true)
 		}
+		close(c.done)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
@@ -185,6 +166,7 @@ func (p *pipeliner) exec(batch []*scriptCall) {
 		if c.err == nil {
 			p.evalled.Store(true)
 		}
+		close(c.done)
 	}
 }
 
@@ -254,15 +236,20 @@ type onceCmd struct{ *redis.Cmd }
 // NoRetry is always true: see onceCmd.
 func (onceCmd) NoRetry() bool { return true }
 
-// close refuses calls from now on and answers those pending ErrClosed;
-// batches on the wire finish.
+// close stops the workers; calls still queued are answered ErrClosed.
 func (p *pipeliner) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.closed = true
-	for _, c := range p.pending {
-		c.err = ErrClosed
-		c.wake <- struct{}{}
+	p.stop.Do(func() {
+		p.start.Do(func() {}) // no workers start after this, and wg is settled
+		close(p.quit)
+	})
+	p.wg.Wait()
+	for {
+		select {
+		case c := <-p.queue:
+			c.err = ErrClosed
+			close(c.done)
+		default:
+			return
+		}
 	}
-	p.pending = nil
 }

@@ -68,14 +68,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	if opts.Tombstone <= 0 {
 		opts.Tombstone = 500 * time.Millisecond
 	}
-	// One batch on the wire at a time batches the most (Redis runs one
-	// command at a time anyway); a Cluster's batch waits for its slowest
-	// node, so there a second one lets calls go by a node that is down.
-	senders := 1
-	if opts.Sharded {
-		senders = 2
-	}
-	s := &RedisStore{rdb: rdb, opts: opts, pipe: newPipeliner(rdb, opts.Timeout, senders)}
+	s := &RedisStore{rdb: rdb, opts: opts, pipe: newPipeliner(rdb, opts.Timeout, 2)}
 	s.hub = newHub(func(ctx context.Context) *redis.PubSub {
 		if opts.Sharded {
 			return rdb.SSubscribe(ctx)
