@@ -141,7 +141,7 @@ func tuned(timeout time.Duration) *redis.UniversalOptions {
 		MinRetryBackoff: 5 * time.Millisecond,
 		MaxRetryBackoff: 50 * time.Millisecond,
 		MinIdleConns:    0, // no background dials at start-up
-		Protocol:        2, // no HELLO round trip on each new connection
+		Protocol:        2, // RESP2 answers, which the scripts' replies are decoded from (go-redis still sends HELLO 2 on each new connection)
 		DisableIdentity: true,
 	}
 }
