@@ -164,23 +164,37 @@ func seen(o porcupine.Operation, atMs int64) porcupine.Operation {
 	return o
 }
 
-// A waiter whose answer was lost (its service died, say) may stay in the
-// queue until its wait ran out, counted from when the client saw the
-// failure, and no longer: it explains refusals of a free lock until then.
+// A waiter whose answer was lost may sit in the queue for longer than its
+// wait: its last try may run when Redis reads it, after the failure reached
+// the client (the service gave up on a round trip that Redis ran later, or
+// died), and its entry lives its hold past that. So it explains later
+// refusals of a free lock, however late. A waiter that was answered
+// explains them only until its wait ran out, counted from its answer.
 func TestModelDeadWaiter(t *testing.T) {
-	h := func(refusedAt int64) []porcupine.Operation {
+	h := func(w porcupine.Operation, refusedAt int64) []porcupine.Operation {
 		return []porcupine.Operation{
 			acq(0, "m", "A", 0, "", 1000, 0, 1, OK, 10),
-			op(0, Release, "m", "A", 0, 2, 3, OK, 10),
-			seen(waiting(acq(1, "m", "W", 0, "", 1000, 5, -1, Unknown, 0), 100, 0), 50),
+			op(0, Release, "m", "A", 0, 200, 201, OK, 10),
+			w,
 			acq(2, "m", "X", 0, "", 1000, refusedAt, refusedAt+1, Refused, 10),
 		}
 	}
-	if res := porcupine.CheckOperationsTimeout(Model(), h(180), 10*time.Second); res != porcupine.Ok {
-		t.Errorf("a refusal within the dead waiter's wait judged %s", res)
-	}
-	if res := porcupine.CheckOperationsTimeout(Model(), h(300), 10*time.Second); res != porcupine.Illegal {
-		t.Errorf("a refusal after the dead waiter's wait judged %s", res)
+	lost := seen(waiting(acq(1, "m", "W", 0, "", 1000, 5, -1, Unknown, 0), 100, 0), 105)
+	answered := waiting(acq(1, "m", "W", 0, "", 1000, 5, 105, Refused, 10), 100, 100)
+	for _, tc := range []struct {
+		name      string
+		w         porcupine.Operation
+		refusedAt int64
+		want      porcupine.CheckResult
+	}{
+		{"lost answer, within its wait", lost, 180, porcupine.Ok},
+		{"lost answer, long after its wait", lost, 400, porcupine.Ok},
+		{"answered, within its wait", answered, 230, porcupine.Ok},
+		{"answered, after its wait", answered, 400, porcupine.Illegal},
+	} {
+		if res := porcupine.CheckOperationsTimeout(Model(), h(tc.w, tc.refusedAt), 10*time.Second); res != tc.want {
+			t.Errorf("%s: a refusal of the free lock at %d ms judged %s, want %s", tc.name, tc.refusedAt, res, tc.want)
+		}
 	}
 }
 

@@ -12,17 +12,23 @@ import (
 const QueueSlack = 50 * time.Millisecond
 
 // entryEnd is the latest moment a waiting acquire's entry may still sit in
-// the lock's fair queue. An entry lives at most to the waiter's deadline:
-// the service removes it then, and Redis expires it by then even when the
-// service died (min(wait left, 3 s) past its last refresh). The deadline is
-// the request's arrival plus its wait, and the arrival came no later than
-// the answer or the failure the client saw. Without that moment, Never.
+// the lock's fair queue. An answered acquire's entry lives at most to the
+// waiter's deadline: the service removes it then, and Redis expires it by
+// then even when the service died (min(wait left, 3 s) past its last
+// refresh). The deadline is the request's arrival plus its wait, and the
+// arrival came no later than the answer the client saw. An acquire whose
+// answer was lost (Ret is Never) has no such bound: its last try may still
+// run when Redis reads it, after the failure reached the client (a script
+// written before a pause, or before the service gave up on the round trip,
+// runs when Redis resumes), and its entry then lives its hold past that.
+// The redis-restart scenario caught it: a waiter's entry written as Redis
+// came back refused a newcomer 450 ms after its client saw the failure.
 func entryEnd(in Input) int64 {
+	if in.Ret == Never {
+		return Never
+	}
 	seen := in.Seen
 	if seen == 0 {
-		if in.Ret == Never {
-			return Never
-		}
 		seen = in.Ret
 	}
 	return addSat(addSat(seen, in.Wait), QueueSlack)
