@@ -21,8 +21,9 @@ const QueueSlack = 50 * time.Millisecond
 // run when Redis reads it, after the failure reached the client (a script
 // written before a pause, or before the service gave up on the round trip,
 // runs when Redis resumes), and its entry then lives its hold past that.
-// The redis-restart scenario caught it: a waiter's entry written as Redis
-// came back refused a newcomer 450 ms after its client saw the failure.
+// The redis-restart scenario caught it: a waiter called 787 ms into the
+// run left an entry when Redis came back at about 1229 ms, which refused
+// newcomers past its client's failure plus its 20 ms wait.
 func entryEnd(in Input) int64 {
 	if in.Ret == Never {
 		return Never

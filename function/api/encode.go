@@ -9,8 +9,8 @@ import (
 // newline included), byte for byte, when its Data is one of the answers
 // every lock call gives: nil, IDData, LeaseData or AcquireData. ok is false
 // for any other Data, which Write leaves to encoding/json. The hot path of
-// every acquire and release answer, it spares the reflection, which cost
-// about a tenth of the service's CPU per request (BenchmarkWrite).
+// every acquire and release answer, it spares the reflection: 0.2 against
+// 0.9 us per answer (BenchmarkWrite), about 1 % of a request's server CPU.
 // FuzzAppendEnvelope holds it to encoding/json's output.
 func appendEnvelope(b []byte, env Envelope) (_ []byte, ok bool) {
 	b = append(b, `{"error":`...)
